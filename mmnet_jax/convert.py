@@ -1,0 +1,262 @@
+"""Bring official PyTorch MMNet weights over: state dict -> ``MMNet``, and a command.
+
+The official state dict (PyTorch layouts: conv OIHW, Linear (out, in)) maps onto this
+model's parameters as follows (``k`` = 1..4 for the CA stages, ``i`` for PC blocks):
+
+==========================================  ==========================================
+official                                    mmnet_jax
+==========================================  ==========================================
+``conv_act.0`` / ``conv_act.1``             ``main_branch.stem_conv1`` / ``stem_bn1``
+``main_branch.conv1`` / ``main_branch.bn1`` ``main_branch.stem_conv2`` / ``stem_bn2``
+``main_branch.layer{k}.0.conv1/bn1/...``    ``main_branch.blocks[k-1].conv1/bn1/...``
+``...attn.0`` / ``...attn.1``               ``...attn_conv`` / ``...attn_bn``
+``...downsample.0`` / ``...downsample.1``   ``...down_conv`` / ``...down_bn``
+``vit_pos.patch_embed.proj``                ``pc.patch_embed``
+``vit_pos.pos_embed``                       ``pc.pos_embed``
+``vit_pos.blocks.{i}.norm1/attn.qkv/...``   ``pc.blocks[i].norm1/attn.qkv/...``
+``vit_pos.blocks.{i}.mlp.fc1/fc2``          ``pc.blocks[i].fc1/fc2``
+``vit_pos.norm``                            ``pc.norm``
+``main_branch.fc``                          ``head`` (columns reordered CHW -> HWC)
+==========================================  ==========================================
+
+Entries the official forward pass never uses (``timeembed``, ``pos.*``,
+``vit_pos.cls_token``, ``vit_pos.head.*``, ``vit_pos.to_Mask.*``, ``head.*``, ``head1.*``,
+``*.num_batches_tracked``) are ignored.
+
+Command::
+
+    python -m mmnet_jax.convert --weights official.pth --preset 5class --out DIR
+    python -m mmnet_jax.convert --weights weights.npz --preset 3class --out DIR
+
+writes a model directory (see ``mmnet_jax.checkpoint``) that prediction, export and
+fine-tuning load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+import sys
+from collections.abc import Mapping
+
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from mmnet_jax.models import MMNet, MMNetConfig
+
+_UNUSED = re.compile(
+    r"^(timeembed|pos\.\d+\..*|vit_pos\.cls_token|vit_pos\.head\..*|vit_pos\.to_Mask\..*"
+    r"|head\d*\..*)$|num_batches_tracked$"
+)
+
+# Layout transforms from PyTorch to this model.
+_CONV = "conv"  # OIHW -> HWIO
+_LINEAR = "linear"  # (out, in) -> (in, out)
+_COPY = "copy"
+_HEAD = "head"  # (classes, C*H*W) -> (H*W*C, classes)
+
+
+def _bn(torch_prefix: str, path: tuple) -> dict:
+    return {
+        f"{torch_prefix}.weight": (path + ("scale",), _COPY),
+        f"{torch_prefix}.bias": (path + ("bias",), _COPY),
+        f"{torch_prefix}.running_mean": (path + ("mean",), _COPY),
+        f"{torch_prefix}.running_var": (path + ("var",), _COPY),
+    }
+
+
+def _ln(torch_prefix: str, path: tuple) -> dict:
+    return {
+        f"{torch_prefix}.weight": (path + ("scale",), _COPY),
+        f"{torch_prefix}.bias": (path + ("bias",), _COPY),
+    }
+
+
+def _linear(torch_prefix: str, path: tuple) -> dict:
+    return {
+        f"{torch_prefix}.weight": (path + ("kernel",), _LINEAR),
+        f"{torch_prefix}.bias": (path + ("bias",), _COPY),
+    }
+
+
+def official_name_map(config: MMNetConfig) -> dict[str, tuple[tuple, str]]:
+    """Official state-dict name -> (path in ``nnx.state(MMNet)``, layout transform)."""
+    m: dict[str, tuple[tuple, str]] = {}
+    mb = ("main_branch",)
+    m["conv_act.0.weight"] = (mb + ("stem_conv1", "kernel"), _CONV)
+    m.update(_bn("conv_act.1", mb + ("stem_bn1",)))
+    m["main_branch.conv1.weight"] = (mb + ("stem_conv2", "kernel"), _CONV)
+    m.update(_bn("main_branch.bn1", mb + ("stem_bn2",)))
+    cin = config.widths[0]
+    for k, (cout, stride) in enumerate(zip(config.widths, config.strides, strict=True)):
+        t = f"main_branch.layer{k + 1}.0"
+        p = mb + ("blocks", k)
+        m[f"{t}.conv1.weight"] = (p + ("conv1", "kernel"), _CONV)
+        m.update(_bn(f"{t}.bn1", p + ("bn1",)))
+        m[f"{t}.conv2.weight"] = (p + ("conv2", "kernel"), _CONV)
+        m.update(_bn(f"{t}.bn2", p + ("bn2",)))
+        m[f"{t}.attn.0.weight"] = (p + ("attn_conv", "kernel"), _CONV)
+        m.update(_bn(f"{t}.attn.1", p + ("attn_bn",)))
+        if stride != 1 or cin != cout:
+            m[f"{t}.downsample.0.weight"] = (p + ("down_conv", "kernel"), _CONV)
+            m.update(_bn(f"{t}.downsample.1", p + ("down_bn",)))
+        cin = cout
+    pc = ("pc",)
+    m["vit_pos.patch_embed.proj.weight"] = (pc + ("patch_embed", "kernel"), _CONV)
+    m["vit_pos.patch_embed.proj.bias"] = (pc + ("patch_embed", "bias"), _COPY)
+    m["vit_pos.pos_embed"] = (pc + ("pos_embed",), _COPY)
+    for i in range(config.pc_depth):
+        t = f"vit_pos.blocks.{i}"
+        p = pc + ("blocks", i)
+        m.update(_ln(f"{t}.norm1", p + ("norm1",)))
+        m.update(_linear(f"{t}.attn.qkv", p + ("attn", "qkv")))
+        m.update(_linear(f"{t}.attn.proj", p + ("attn", "proj")))
+        m.update(_ln(f"{t}.norm2", p + ("norm2",)))
+        m.update(_linear(f"{t}.mlp.fc1", p + ("fc1",)))
+        m.update(_linear(f"{t}.mlp.fc2", p + ("fc2",)))
+    m.update(_ln("vit_pos.norm", pc + ("norm",)))
+    m["main_branch.fc.weight"] = (("head", "kernel"), _HEAD)
+    m["main_branch.fc.bias"] = (("head", "bias"), _COPY)
+    return m
+
+
+def to_jax_layout(value: np.ndarray, kind: str, config: MMNetConfig) -> np.ndarray:
+    if kind == _CONV:
+        return np.transpose(value, (2, 3, 1, 0))
+    if kind == _LINEAR:
+        return np.transpose(value)
+    if kind == _HEAD:
+        g, c = config.grid_size, config.pc_embed_dim
+        w = value.reshape(value.shape[0], c, g, g)  # (classes, C, H, W)
+        return np.transpose(w, (2, 3, 1, 0)).reshape(g * g * c, value.shape[0])
+    return value
+
+
+def to_torch_layout(value: np.ndarray, kind: str, config: MMNetConfig) -> np.ndarray:
+    if kind == _CONV:
+        return np.transpose(value, (3, 2, 0, 1))
+    if kind == _LINEAR:
+        return np.transpose(value)
+    if kind == _HEAD:
+        g, c = config.grid_size, config.pc_embed_dim
+        w = value.reshape(g, g, c, value.shape[-1])  # (H, W, C, classes)
+        return np.transpose(w, (3, 2, 0, 1)).reshape(value.shape[-1], c * g * g)
+    return value
+
+
+def mmnet_from_torch(
+    state_dict: Mapping[str, np.ndarray], config: MMNetConfig, *, rngs: nnx.Rngs | None = None
+) -> MMNet:
+    """An ``MMNet`` holding the official weights of ``state_dict``.
+
+    Args:
+      state_dict: official parameter name -> array (NumPy or anything ``np.asarray``
+        takes: torch tensors via ``.numpy()``), PyTorch layouts.
+      config: the architecture the weights were trained with, e.g.
+        ``MMNetConfig.official_5class()`` (224 px only: the head width depends on it).
+      rngs: only for drop-path streams; defaults to ``nnx.Rngs(0)``.
+
+    Raises:
+      KeyError: a parameter the model needs is missing, or an entry is neither used
+        nor a known unused official entry (named in the message).
+      ValueError: an entry's shape does not match the config (named in the message).
+    """
+    names = official_name_map(config)
+    given = {k: v for k, v in state_dict.items() if not _UNUSED.search(k)}
+    missing = [k for k in names if k not in given]
+    if missing:
+        raise KeyError(
+            f"state dict lacks {len(missing)} parameter(s) the model needs, first "
+            f"{missing[0]!r} (all: {missing}); is the config right for these weights?"
+        )
+    unexpected = sorted(k for k in given if k not in names)
+    if unexpected:
+        raise KeyError(
+            f"state dict has {len(unexpected)} entr(y/ies) this config does not use and "
+            f"that are not known unused official entries, first {unexpected[0]!r} "
+            f"(all: {unexpected}); check pc_depth, widths and num_classes"
+        )
+    model = MMNet(config, rngs=rngs or nnx.Rngs(0))
+    state = nnx.state(model)
+    flat = dict(nnx.to_flat_state(state))
+    for name, (path, kind) in names.items():
+        value = np.asarray(given[name], dtype=np.float32)
+        expected = tuple(flat[path].get_value().shape)
+        converted = to_jax_layout(value, kind, config) if value.size == np.prod(expected) else None
+        if converted is None or converted.shape != expected:
+            raise ValueError(
+                f"{name!r}: shape {tuple(value.shape)} does not fit {'.'.join(map(str, path))} "
+                f"of shape {expected} (after layout conversion) for this config"
+            )
+        flat[path].set_value(jnp.asarray(converted))
+    nnx.update(model, nnx.from_flat_state(flat))
+    return model
+
+
+def mmnet_to_torch(model: MMNet) -> dict[str, np.ndarray]:
+    """The inverse of ``mmnet_from_torch``: official names, PyTorch layouts, float32."""
+    flat = dict(nnx.to_flat_state(nnx.state(model)))
+    return {
+        name: to_torch_layout(np.asarray(flat[path].get_value(), np.float32), kind, model.config)
+        for name, (path, kind) in official_name_map(model.config).items()
+    }
+
+
+def load_state_dict(path: str) -> dict[str, np.ndarray]:
+    """Read an official state dict from ``.npz`` or ``.pth``/``.pt`` (needs torch)."""
+    if path.endswith(".npz"):
+        with np.load(path) as z:
+            return {k: z[k] for k in z.files}
+    try:
+        import torch  # noqa: PLC0415 - optional dependency
+    except ImportError as e:
+        raise SystemExit(
+            f"reading {path} needs PyTorch: pip install 'mmnet_jax[torch]', or save the "
+            "state dict as .npz"
+        ) from e
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    for key in ("state_dict", "model", "net"):
+        if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
+            obj = obj[key]
+    out = {}
+    for k, v in obj.items():
+        k = k.removeprefix("module.")  # DataParallel checkpoints
+        out[k] = v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    from mmnet_jax import checkpoint  # noqa: PLC0415 - keeps the library import light
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--weights", required=True, help="official state dict: .pth or .npz")
+    parser.add_argument("--preset", choices=["5class", "3class"], default="5class")
+    parser.add_argument("--num_classes", type=int, default=None, help="override head width")
+    parser.add_argument(
+        "--antialias", action="store_true", help="anti-aliased PC resize (newer torchvision)"
+    )
+    parser.add_argument("--class_names", default=None, help="comma-separated, in label order")
+    parser.add_argument("--out", required=True, help="model directory to write")
+    args = parser.parse_args(argv)
+    preset = MMNetConfig.official_5class if args.preset == "5class" else MMNetConfig.official_3class
+    config = preset(pc_resize_antialias=args.antialias)
+    sd = load_state_dict(args.weights)
+    if args.num_classes is None and "main_branch.fc.weight" in sd:
+        config = dataclasses.replace(
+            config, num_classes=int(np.shape(sd["main_branch.fc.weight"])[0])
+        )
+    elif args.num_classes is not None:
+        config = dataclasses.replace(config, num_classes=args.num_classes)
+    model = mmnet_from_torch(sd, config)
+    names = args.class_names.split(",") if args.class_names else None
+    checkpoint.save_model(
+        args.out, model, class_names=names, source=f"converted from {args.weights}"
+    )
+    print(f"wrote {args.out} ({config.num_classes} classes, {args.preset})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

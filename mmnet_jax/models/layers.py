@@ -1,0 +1,129 @@
+"""Layers MMNet's parts share: NHWC convs, PyTorch-exact BatchNorm, max pooling."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from mmnet_jax.models import conv_ops
+
+# PyTorch's conv layers are followed by BatchNorm in MMNet; the reference ResNet
+# initialisation (He normal, fan-out) suits them.
+conv_init = jax.nn.initializers.variance_scaling(2.0, "fan_out", "normal")
+
+
+def accumulation_dtype(dtype) -> jnp.dtype:
+    """float32 for float32 and lower precisions; float64 stays float64 (parity tests)."""
+    return jnp.promote_types(dtype, jnp.float32)
+
+
+def symmetric_uniform(bound: float):
+    """Initializer drawing from U(-bound, bound) (PyTorch's default for Linear and conv)."""
+
+    def init(key, shape, dtype=jnp.float32):
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return init
+
+
+class Conv2d(nnx.Module):
+    """A square 2-D convolution on NHWC inputs, kernel HWIO, PyTorch padding semantics.
+
+    ``padding`` pads every spatial side by that many pixels (zeros), as PyTorch does.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        kernel_size: int,
+        *,
+        stride: int = 1,
+        padding: int = 0,
+        use_bias: bool = False,
+        dtype=jnp.float32,
+        impl: str = "xla",
+        kernel_init=conv_init,
+        bias_init=jax.nn.initializers.zeros,
+        rngs: nnx.Rngs,
+    ):
+        shape = (kernel_size, kernel_size, in_features, out_features)
+        self.kernel = nnx.Param(kernel_init(rngs.params(), shape, jnp.float32))
+        self.bias = (
+            nnx.Param(bias_init(rngs.params(), (out_features,), jnp.float32)) if use_bias else None
+        )
+        self.stride = stride
+        self.padding = padding
+        self.dtype = dtype
+        self.impl = impl
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        w = self.kernel[...].astype(self.dtype)
+        y = conv_ops.conv2d(x.astype(self.dtype), w, self.stride, self.padding, self.impl)
+        if self.bias is not None:
+            y = y + self.bias[...].astype(self.dtype)
+        return y
+
+
+class BatchNorm(nnx.Module):
+    """BatchNorm over all axes but the last, with PyTorch's ``BatchNorm2d`` semantics.
+
+    Why not ``nnx.BatchNorm``: it feeds the *biased* batch variance into the running
+    average and computes the variance as E[x^2] - E[x]^2 by default. PyTorch, whose
+    statistics converted checkpoints carry, updates ``running_var`` with the
+    *unbiased* variance (n / (n - 1)) and normalises training outputs with the biased
+    one. This module does exactly that, with ``momentum`` in PyTorch's sense
+    (``running = (1 - momentum) * running + momentum * batch``), and computes the
+    statistics in float32 whatever the compute dtype.
+
+    ``use_running_average`` is switched by ``model.train()`` / ``model.eval()``.
+    """
+
+    def __init__(
+        self,
+        num_features: int,
+        *,
+        momentum: float = 0.1,
+        epsilon: float = 1e-5,
+        use_running_average: bool = False,
+        dtype=jnp.float32,
+    ):
+        self.scale = nnx.Param(jnp.ones((num_features,), jnp.float32))
+        self.bias = nnx.Param(jnp.zeros((num_features,), jnp.float32))
+        self.mean = nnx.BatchStat(jnp.zeros((num_features,), jnp.float32))
+        self.var = nnx.BatchStat(jnp.ones((num_features,), jnp.float32))
+        self.momentum = momentum
+        self.epsilon = epsilon
+        self.use_running_average = use_running_average
+        self.dtype = dtype
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        axes = tuple(range(x.ndim - 1))
+        acc = accumulation_dtype(x.dtype)
+        if self.use_running_average:
+            mean, var = self.mean[...], self.var[...]
+        else:
+            xf = x.astype(acc)
+            mean = jnp.mean(xf, axes)
+            var = jnp.mean(jnp.square(xf - mean), axes)  # two-pass, biased
+            n = xf.size // xf.shape[-1]
+            m = self.momentum
+            unbiased = var * (n / max(n - 1, 1))
+            self.mean[...] = (1 - m) * self.mean[...] + m * jax.lax.stop_gradient(mean)
+            self.var[...] = (1 - m) * self.var[...] + m * jax.lax.stop_gradient(unbiased)
+        inv = jax.lax.rsqrt(var + self.epsilon) * self.scale[...]
+        shift = self.bias[...] - mean * inv
+        return (x.astype(acc) * inv + shift).astype(self.dtype)
+
+
+def max_pool_3x3_s2(x: jax.Array) -> jax.Array:
+    """PyTorch ``max_pool2d(kernel_size=3, stride=2, padding=1)`` on NHWC (pads with -inf)."""
+    return jax.lax.reduce_window(
+        x,
+        -jnp.inf,
+        jax.lax.max,
+        window_dimensions=(1, 3, 3, 1),
+        window_strides=(1, 2, 2, 1),
+        padding=((0, 0), (1, 1), (1, 1), (0, 0)),
+    )
