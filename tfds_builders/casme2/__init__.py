@@ -1,0 +1,1 @@
+"""CASME II (manual download)."""

@@ -1,0 +1,1 @@
+"""CAS(ME)^3 part A (manual download)."""

@@ -1,0 +1,1 @@
+"""MEGC 2019 composite of CASME II, SAMM and SMIC-HS (manual download)."""

@@ -1,0 +1,1 @@
+"""MMEW (manual download)."""

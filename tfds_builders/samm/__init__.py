@@ -1,0 +1,1 @@
+"""SAMM (manual download)."""

@@ -1,0 +1,1 @@
+"""SMIC-HS (manual download)."""
