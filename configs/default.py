@@ -1,0 +1,95 @@
+"""Default run config: the official MMNet recipe, CASME II 5 classes, honest LOSO.
+
+Every field can be overridden on the command line, e.g.
+``--config.train.epochs=10 --config.data.data_dir=/data/tfds``.
+
+Command (after preparing CASME II, see the README)::
+
+    python train.py --config configs/default.py --workdir runs/casme2_5class
+
+Variants import this file and override a few fields (``casme2.py``, ``samm.py``, ...).
+"""
+
+import ml_collections
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+    del arg
+    config = ml_collections.ConfigDict()
+    config.seed = 0
+
+    config.data = ml_collections.ConfigDict()
+    config.data.name = "casme2"  # a TFDS builder of tfds_builders/
+    config.data.builder_config = "5class"
+    config.data.data_dir = ""  # TFDS data_dir; empty: ~/tensorflow_datasets
+    config.data.image_size = 224  # model input; records are resized if stored otherwise
+    config.data.prepared_image_size = 224  # the size the records were prepared at
+    config.data.frames_per_side = 5  # stored temporal-jitter frames (builders' default)
+    # Only for the synthetic_me set (generated on demand, no files needed):
+    config.data.synthetic_seed = 0
+    config.data.synthetic_subjects = 8
+    config.data.synthetic_clips = 15
+
+    # Architecture (num_classes and image_size come from the data).
+    config.model = ml_collections.ConfigDict()
+    config.model.pc_depth = 2
+    config.model.pc_mlp_ratio = 4.0
+    config.model.pc_num_heads = 4
+    config.model.drop_path_rate = 0.0
+    config.model.pc_resize_antialias = False  # the paper-era resize
+    config.model.dtype = "float32"  # "bfloat16": bf16 compute, float32 master weights
+    config.model.conv_impl = "auto"  # auto: matmul_grad on CPU, xla on GPU/TPU
+
+    # The official optimiser and schedule.
+    config.train = ml_collections.ConfigDict()
+    config.train.epochs = 74
+    config.train.batch_size = 32
+    config.train.learning_rate = 8e-4
+    config.train.weight_decay = 0.6
+    config.train.lr_decay = 0.987  # times this after each epoch ...
+    config.train.lr_decay_epochs = 50  # ... for the first 50 epochs, then constant
+    config.train.b1 = 0.9
+    config.train.b2 = 0.999
+    config.train.eps = 1e-8
+
+    config.augment = ml_collections.ConfigDict()
+    config.augment.flip = True
+    config.augment.rotation_deg = 3.0
+    config.augment.crop_padding = 15
+    config.augment.temporal_jitter = True
+
+    # Honest evaluation: metrics at this pre-declared epoch (-1: the last), never the
+    # best epoch on the test subject.
+    config.eval = ml_collections.ConfigDict()
+    config.eval.epoch = -1
+    config.eval.chunk = 16  # test clips per forward pass
+
+    config.folds = ml_collections.ConfigDict()
+    config.folds.group_size = 0  # folds trained at once; 0: all
+    config.folds.only = ""  # comma-separated test subjects, for a partial run
+    config.folds.loop = "auto"  # per device: vmap (accelerators) or map (CPU)
+
+    config.checkpoint = ml_collections.ConfigDict()
+    config.checkpoint.every_epochs = 5
+    config.checkpoint.keep = 2
+
+    config.final_model = False  # after LOSO, train on all subjects -> workdir/final_model
+    config.distributed = False  # jax.distributed.initialize() (multi-host)
+    config.progress_bar = True
+    config.report = True
+    return config
+
+
+def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
+    """``"classes=3,runlocal"`` -> ConfigDict(classes=3, runlocal=True), typed by defaults."""
+    out = ml_collections.ConfigDict(defaults)
+    for item in filter(None, (arg or "").split(",")):
+        key, _, value = item.partition("=")
+        if key not in defaults:
+            raise ValueError(f"unknown config argument {key!r}; known: {sorted(defaults)}")
+        kind = type(defaults[key])
+        if kind is bool:
+            out[key] = value.lower() in ("", "1", "true", "yes")
+        else:
+            out[key] = kind(value)
+    return out

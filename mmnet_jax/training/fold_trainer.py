@@ -1,0 +1,326 @@
+"""All LOSO folds at once: stacked per-fold states, one jitted epoch, sharded over devices.
+
+Every fold has its own parameters, BatchNorm statistics, optimiser state and PRNG key,
+stacked on a leading fold axis. ``jax.vmap`` maps one fold's step over that axis, and
+the axis is sharded over a 1-D ``Mesh`` of all devices (``NamedSharding``), so each
+device trains its share of the folds. The dataset (uint8 frames) is replicated on every
+device; each fold draws its own batches from its own training clips, with its own keys.
+
+A fold's keys derive from the run seed and the fold's index in the plan only (never its
+position in a group), so a fold trained alone gives the same result as in a group.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx, struct
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from mmnet_jax import augment
+from mmnet_jax.data import ClipArrays
+from mmnet_jax.folds import FoldPlan
+from mmnet_jax.models import MMNet, MMNetConfig
+
+log = logging.getLogger(__name__)
+
+FOLD_AXIS = "fold"
+# Counter-based threefry keys make XLA compile every random draw as a long hash
+# computation (parameter init of MMNet compiled ~4x slower). The run's randomness uses
+# the "rbg" generator instead: deterministic on a given backend, as reproducible runs need.
+PRNG_IMPL = "rbg"
+# The all-subjects model rides along in a fold group as fold ALL_SUBJECTS.
+ALL_SUBJECTS = -1
+
+
+class FoldState(struct.PyTreeNode):
+    """Training state of a group of folds, every leaf with a leading fold axis."""
+
+    params: Any
+    rest: Any  # BatchNorm statistics and drop-path PRNG streams
+    opt_state: Any
+    key: jax.Array  # raw uint32 key data of PRNG_IMPL keys, (G, 4)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSettings:
+    epochs: int
+    batch_size: int
+    steps_per_epoch: int
+    learning_rate: float
+    weight_decay: float
+    lr_decay: float
+    lr_decay_epochs: int
+    b1: float
+    b2: float
+    eps: float
+    eval_chunk: int
+    augment: augment.AugmentConfig
+    # How one device runs its share of the folds: "vmap" (one batched program; best on
+    # accelerators) or "map" (one fold after another; XLA:CPU runs the batched,
+    # per-fold-weight convolutions of "vmap" slowly).
+    fold_loop: str = "vmap"
+
+
+def make_mesh() -> jax.sharding.Mesh:
+    """A 1-D mesh of every device (all hosts), the fold axis."""
+    return jax.make_mesh(
+        (jax.device_count(),), (FOLD_AXIS,), axis_types=(jax.sharding.AxisType.Auto,)
+    )
+
+
+def lr_schedule(s: TrainSettings) -> optax.Schedule:
+    """The official schedule: times ``lr_decay`` after each of the first N epochs."""
+
+    def schedule(count):
+        epoch = count // s.steps_per_epoch
+        return s.learning_rate * s.lr_decay ** jnp.minimum(epoch, s.lr_decay_epochs)
+
+    return schedule
+
+
+def make_optimizer(s: TrainSettings) -> optax.GradientTransformation:
+    # Like PyTorch's AdamW, decay every parameter (biases and norm scales too).
+    return optax.adamw(lr_schedule(s), b1=s.b1, b2=s.b2, eps=s.eps, weight_decay=s.weight_decay)
+
+
+def fold_key(seed: int, fold_index: jax.Array) -> jax.Array:
+    return jax.random.fold_in(jax.random.key(seed, impl=PRNG_IMPL), fold_index)
+
+
+class FoldTrainer:
+    """Builds, trains and evaluates stacked fold states for one model/data/plan."""
+
+    def __init__(
+        self,
+        model_config: MMNetConfig,
+        settings: TrainSettings,
+        data: ClipArrays,
+        plan: FoldPlan,
+        seed: int,
+        mesh: jax.sharding.Mesh,
+    ):
+        self.model_config = model_config
+        self.s = settings
+        self.data = data
+        self.plan = plan
+        self.seed = seed
+        self.mesh = mesh
+        self.tx = make_optimizer(settings)
+        abstract = nnx.eval_shape(lambda: MMNet(model_config, rngs=nnx.Rngs(0)))
+        abstract.train()
+        self.graphdef_train = nnx.split(abstract, nnx.Param, ...)[0]
+        abstract.eval()
+        self.graphdef_eval = nnx.split(abstract, nnx.Param, ...)[0]
+        self.fold_sharding = NamedSharding(mesh, P(FOLD_AXIS))
+        self.replicated = NamedSharding(mesh, P())
+        self.device_data = {
+            "onset": self._replicate(data.onset_frames),
+            "apex": self._replicate(data.apex_frames),
+            "jitter": self._replicate(data.jitter),
+            "labels": self._replicate(data.labels),
+        }
+        self._compiled: dict[str, Any] = {}
+
+    # --- placement -------------------------------------------------------------------
+    def _replicate(self, x: np.ndarray) -> jax.Array:
+        x = np.asarray(x)
+        return jax.make_array_from_callback(x.shape, self.replicated, lambda i: x[i])
+
+    def _shard_folds(self, x: np.ndarray) -> jax.Array:
+        x = np.asarray(x)
+        return jax.make_array_from_callback(x.shape, self.fold_sharding, lambda i: x[i])
+
+    def train_masks(self, group: list[int]) -> jax.Array:
+        """(G, N) training clips of each fold of the group (all clips for ALL_SUBJECTS)."""
+        masks = [
+            np.ones(len(self.data), bool) if f == ALL_SUBJECTS else self.plan.train_mask[f]
+            for f in group
+        ]
+        return self._shard_folds(np.stack(masks))
+
+    def test_indices(self, group: list[int]) -> tuple[jax.Array, np.ndarray]:
+        """(G, chunks, chunk) clip indices of each fold's test clips, and their validity."""
+        t = self.plan.max_test
+        c = self.s.eval_chunk
+        t_pad = -(-t // c) * c
+        idx = np.zeros((len(group), t_pad), np.int32)
+        valid = np.zeros((len(group), t_pad), bool)
+        for gi, f in enumerate(group):
+            if f == ALL_SUBJECTS:
+                continue  # nothing is held out
+            clips = np.flatnonzero(self.plan.test_mask[f])
+            idx[gi, : len(clips)] = clips
+            valid[gi, : len(clips)] = True
+        return self._shard_folds(idx.reshape(len(group), t_pad // c, c)), valid
+
+    # --- state -----------------------------------------------------------------------
+    def init(self, group: list[int]) -> FoldState:
+        """Fresh states for the folds ``group`` (plan indices, or ALL_SUBJECTS)."""
+        cfg, tx, seed = self.model_config, self.tx, self.seed
+
+        def init_one(fold_index):
+            key = fold_key(seed, fold_index)
+            k_params, k_drop, k_data = jax.random.split(key, 3)
+            model = MMNet(cfg, rngs=nnx.Rngs(params=k_params, dropout=k_drop))
+            model.train()
+            _, params, rest = nnx.split(model, nnx.Param, ...)
+            return FoldState(params, rest, tx.init(params), jax.random.key_data(k_data))
+
+        # A fold's keys depend on its plan index only; the all-subjects model takes the
+        # index after the last fold's.
+        ids = [self.plan.num_folds if f == ALL_SUBJECTS else f for f in group]
+        ids = self._shard_folds(np.asarray(ids, np.int32))
+        fn = jax.jit(jax.vmap(init_one), out_shardings=self.fold_sharding)
+        return fn(ids)
+
+    def model_of(self, state: FoldState, i: int) -> MMNet:
+        """Fold ``i`` of a stacked state as a stand-alone model (eval mode)."""
+        one = jax.tree.map(lambda x: np.asarray(jax.device_get(x))[i], (state.params, state.rest))
+        model = nnx.merge(self.graphdef_eval, *one)
+        model.eval()
+        return model
+
+    # --- the jitted epoch ------------------------------------------------------------
+    def _fold_step(self, params, rest, opt_state, onset, apex, labels):
+        # ``rest`` goes in as an argument (not a closure) so that its Variables belong to
+        # the gradient's trace, where BatchNorm updates them.
+        def loss_fn(p, r):
+            model = nnx.merge(self.graphdef_train, p, r, copy=True)
+            logits = model(onset, apex)
+            loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+            _, _, new_rest = nnx.split(model, nnx.Param, ...)
+            return loss, new_rest
+
+        (loss, new_rest), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, rest)
+        updates, opt_state = self.tx.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        return params, new_rest, opt_state, loss, optax.tree.norm(grads)
+
+    def _epoch(self, state: FoldState, train_mask: jax.Array, data: dict):
+        """One epoch, each device running its own folds (``shard_map`` over the fold axis)."""
+        fold, rep = P(FOLD_AXIS), P()
+        fn = jax.shard_map(
+            self._local_epoch,
+            mesh=self.mesh,
+            in_specs=(fold, fold, rep),
+            out_specs=(fold, fold, fold),
+        )
+        return fn(state, train_mask, data)
+
+    def _local_epoch(self, state: FoldState, train_mask: jax.Array, data: dict):
+        steps, b = self.s.steps_per_epoch, self.s.batch_size
+        n = train_mask.shape[1]
+
+        def fold_plan(key, mask):
+            key = jax.random.wrap_key_data(key, impl=PRNG_IMPL)
+            k_next, k_order, k_aug = jax.random.split(key, 3)
+            # A uniform shuffle of this fold's clips, wrapped round to fill the epoch.
+            order = jnp.argsort(jnp.where(mask, jax.random.uniform(k_order, (n,)), 2.0))
+            count = jnp.maximum(mask.sum(), 1)
+            batches = order[jnp.arange(steps * b) % count].reshape(steps, b)
+            return jax.random.key_data(k_next), batches, jax.random.split(k_aug, steps)
+
+        next_keys, batches, step_keys = jax.vmap(fold_plan)(state.key, train_mask)
+
+        def fold_batch(key, idx):
+            return augment.training_batch(
+                key, data["onset"], data["apex"], data["jitter"], idx, self.s.augment
+            ) + (data["labels"][idx],)
+
+        def fold_train_step(args):
+            params, rest, opt_state, key, idx = args
+            onset, apex, labels = fold_batch(key, idx)
+            return self._fold_step(params, rest, opt_state, onset, apex, labels)
+
+        def body(carry, xs):
+            params, rest, opt_state = carry
+            idx, keys = xs  # (G, B), (G,)
+            args = (params, rest, opt_state, keys, idx)
+            if self.s.fold_loop == "map":
+                out = jax.lax.map(fold_train_step, args)
+            else:
+                out = jax.vmap(lambda *a: fold_train_step(a))(*args)
+            params, rest, opt_state, loss, gnorm = out
+            return (params, rest, opt_state), (loss, gnorm)
+
+        xs = (jnp.swapaxes(batches, 0, 1), jnp.swapaxes(step_keys, 0, 1))
+        (params, rest, opt_state), (loss, gnorm) = jax.lax.scan(
+            body, (state.params, state.rest, state.opt_state), xs
+        )
+        new_state = FoldState(params, rest, opt_state, next_keys)
+        return new_state, loss.T, gnorm.T  # (G, steps)
+
+    def _evaluate(self, state: FoldState, test_idx: jax.Array, data: dict):
+        def fold_eval(params, rest, idx):
+            model = nnx.merge(self.graphdef_eval, params, rest)
+
+            def chunk(_, ix):
+                onset, apex = augment.eval_batch(data["onset"], data["apex"], ix)
+                return None, model(onset, apex)
+
+            _, logits = jax.lax.scan(chunk, None, idx)
+            return logits.reshape(-1, logits.shape[-1])
+
+        return jax.vmap(fold_eval)(state.params, state.rest, test_idx)
+
+    def compiled_epoch(self, state: FoldState, train_mask: jax.Array):
+        """The epoch function compiled ahead of time for this group shape (cached)."""
+        key = ("epoch", len(train_mask))
+        if key not in self._compiled:
+            state_sharding = jax.tree.map(lambda _: self.fold_sharding, state)
+            fn = jax.jit(
+                self._epoch,
+                donate_argnums=(0,),
+                out_shardings=(state_sharding, self.fold_sharding, self.fold_sharding),
+            )
+            t0 = time.perf_counter()
+            log.info(
+                "compiling the training epoch: %d folds x %d steps x batch %d at %d px "
+                "(takes a while the first time)",
+                len(train_mask),
+                self.s.steps_per_epoch,
+                self.s.batch_size,
+                self.model_config.image_size,
+            )
+            lowered = fn.lower(state, train_mask, self.device_data)
+            compiled = lowered.compile()
+            self.compile_seconds = time.perf_counter() - t0
+            log.info("compiled in %.1f s", self.compile_seconds)
+            self._compiled[key] = compiled
+        return self._compiled[key]
+
+    def train_epoch(self, state: FoldState, train_mask: jax.Array):
+        """One epoch of every fold in the group: (new state, losses (G, steps), grad norms)."""
+        return self.compiled_epoch(state, train_mask)(state, train_mask, self.device_data)
+
+    def evaluate(self, state: FoldState, test_idx: jax.Array) -> jax.Array:
+        """Logits (G, T, C) of each fold on its own test clips (padded; see test_indices)."""
+        key = ("eval", test_idx.shape)
+        if key not in self._compiled:
+            self._compiled[key] = jax.jit(self._evaluate, out_shardings=self.fold_sharding)
+        return self._compiled[key](state, test_idx, self.device_data)
+
+
+def to_host(x: jax.Array) -> np.ndarray:
+    """A (possibly multi-host, fold-sharded) array gathered to a NumPy array."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils  # noqa: PLC0415
+
+        return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+    return np.asarray(jax.device_get(x))
+
+
+@functools.cache
+def default_conv_impl() -> str:
+    """``matmul_grad`` where XLA's conv weight gradients are slow (CPU), else ``xla``."""
+    return "matmul_grad" if jax.default_backend() == "cpu" else "xla"

@@ -1,0 +1,105 @@
+"""Orbax checkpoints of a LOSO run: stacked fold state plus the run's progress.
+
+``WORKDIR/checkpoints/<step>/`` holds two items:
+
+- ``state``: the ``FoldState`` of the group being trained (every leaf with a leading
+  fold axis; PRNG keys stored as their uint32 key data);
+- ``progress``: JSON: which group and epoch the state is at, and the per-epoch history
+  of every fold trained so far (losses, test predictions), so a resumed run reports
+  exactly what an uninterrupted one would.
+
+The step number counts epochs over the whole run (group * epochs + epoch), so the
+latest checkpoint is always the furthest point reached.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+from etils import epath
+
+log = logging.getLogger(__name__)
+
+
+def _is_key(x) -> bool:
+    return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def keys_to_data(tree):
+    """Typed PRNG keys -> uint32 key data (Orbax stores plain arrays)."""
+    return jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x, tree)
+
+
+def data_to_keys(tree, like):
+    """Inverse of ``keys_to_data``, guided by a tree with the original key leaves."""
+    return jax.tree.map(
+        lambda x, ref: (
+            jax.random.wrap_key_data(x, impl=jax.random.key_impl(ref)) if _is_key(ref) else x
+        ),
+        tree,
+        like,
+    )
+
+
+class RunCheckpoints:
+    """Saves and restores (state, progress) in ``WORKDIR/checkpoints``."""
+
+    def __init__(self, workdir: epath.Path, keep: int, primary_host: bool = True):
+        self.directory = epath.Path(workdir) / "checkpoints"
+        options = ocp.CheckpointManagerOptions(
+            max_to_keep=keep, create=True, enable_async_checkpointing=False
+        )
+        self.manager = ocp.CheckpointManager(
+            self.directory, options=options, item_names=("state", "progress")
+        )
+        self.primary_host = primary_host
+
+    def latest_step(self) -> int | None:
+        return self.manager.latest_step()
+
+    def save(self, step: int, state, progress: dict[str, Any]) -> None:
+        state = keys_to_data(state)
+        self.manager.save(
+            step,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardSave(state), progress=ocp.args.JsonSave(progress)
+            ),
+            force=True,
+        )
+        self.manager.wait_until_finished()
+        log.info("saved checkpoint %d in %s", step, self.directory)
+
+    def restore_progress(self, step: int) -> dict[str, Any]:
+        out = self.manager.restore(step, args=ocp.args.Composite(progress=ocp.args.JsonRestore()))
+        return dict(out["progress"])
+
+    def restore_state(self, step: int, like):
+        """Restore the state at ``step`` into the shapes and shardings of ``like``."""
+        abstract = jax.tree.map(
+            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
+            keys_to_data(like),
+        )
+        out = self.manager.restore(
+            step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract))
+        )
+        return data_to_keys(out["state"], like)
+
+    def close(self) -> None:
+        self.manager.close()
+
+
+def to_jsonable(x):
+    """NumPy scalars and arrays -> plain Python for JSON."""
+    if isinstance(x, dict):
+        return {str(k): to_jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [to_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, np.generic):
+        return x.item()
+    return x

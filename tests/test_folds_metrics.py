@@ -1,0 +1,77 @@
+"""Fold plan properties and the field's metrics against scikit-learn."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+
+from mmnet_jax import folds, metrics
+
+
+def _subjects(rng, n_subjects=7, n_clips=60):
+    return np.asarray([f"s{rng.integers(n_subjects):02d}" for _ in range(n_clips)])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_plan_properties(seed):
+    rng = np.random.default_rng(seed)
+    subj = _subjects(rng)
+    plan = folds.make_plan(subj)
+    assert list(plan.subjects) == sorted(set(subj))
+    # Every clip is tested exactly once; no fold trains on its test subject.
+    assert (plan.test_mask.sum(0) == 1).all()
+    for i, s in enumerate(plan.subjects):
+        assert set(subj[plan.test_mask[i]]) == {s}
+        assert s not in set(subj[plan.train_mask[i]])
+        assert (plan.train_mask[i] | plan.test_mask[i]).all()
+    b = int(rng.integers(4, 33))
+    assert plan.steps_per_epoch(b) * b >= plan.max_train
+
+
+@pytest.mark.parametrize(
+    "n_folds,group,devices", [(26, 0, 1), (26, 8, 4), (5, 0, 4), (7, 3, 2), (4, 2, 8)]
+)
+def test_groups_padded_to_devices(n_folds, group, devices):
+    subj = np.repeat([f"s{i}" for i in range(n_folds)], 2)
+    plan = folds.make_plan(subj)
+    groups = plan.groups(group, devices, extra=(-1,))
+    seen = []
+    for g in groups:
+        assert len(g) % devices == 0
+        valid = folds.group_valid(g)
+        seen += [f for f, v in zip(g, valid, strict=True) if v]
+    assert sorted(seen) == sorted(list(range(n_folds)) + [-1])
+
+
+def test_plan_refuses_leaks_and_unknown_subjects():
+    subj = np.asarray(["a", "a", "b", "c"])
+    plan = folds.make_plan(subj)
+    leaky = folds.FoldPlan(plan.subjects, plan.train_mask | plan.test_mask, plan.test_mask)
+    with pytest.raises(AssertionError, match="trains on its test subject"):
+        folds.check_plan(leaky, subj)
+    with pytest.raises(ValueError, match="unknown subjects"):
+        folds.make_plan(subj, only=["z"])
+    with pytest.raises(ValueError, match="at least 2 subjects"):
+        folds.make_plan(np.asarray(["a", "a"]))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_metrics_match_sklearn(seed):
+    rng = np.random.default_rng(seed)
+    c = int(rng.integers(2, 7))
+    n = int(rng.integers(5, 80))
+    y = rng.integers(0, c, n)
+    p = np.where(rng.random(n) < 0.5, y, rng.integers(0, c, n))
+    m = metrics.compute(y, p, c)
+    assert m["accuracy"] == pytest.approx(accuracy_score(y, p))
+    assert m["uf1"] == pytest.approx(f1_score(y, p, average="macro"))
+    assert m["uar"] == pytest.approx(balanced_accuracy_score(y, p))
+    assert np.asarray(m["confusion"]).sum() == n
+
+
+def test_metrics_per_class():
+    y = np.array([0, 0, 1, 1, 2])
+    p = np.array([0, 1, 1, 1, 0])
+    m = metrics.compute(y, p, 3, ["a", "b", "c"])
+    assert m["per_class"]["b"] == {"precision": 2 / 3, "recall": 1.0, "f1": 0.8, "support": 2}
+    assert m["per_class"]["c"]["recall"] == 0.0
+    assert m["confusion"] == [[1, 1, 0], [0, 2, 0], [1, 0, 0]]
