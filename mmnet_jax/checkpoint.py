@@ -1,5 +1,8 @@
 """Model directories: one trained (or converted) MMNet that prediction and export load.
 
+``load_from_workdir`` also reaches into a training workdir: its all-subjects model, or
+one LOSO fold's model out of the stacked training checkpoint.
+
 Layout of a model directory::
 
     DIR/model.json   format tag, MMNetConfig, class names, preprocessing constants, source
@@ -85,7 +88,8 @@ def load_model(
     path = epath.Path(directory).resolve()
     meta = read_meta(path)
     config = config_from_dict({**meta["mmnet_config"], **(config_overrides or {})})
-    model = MMNet(config, rngs=nnx.Rngs(0))
+    # Abstract model: no random init to compile; every value comes from the checkpoint.
+    model = nnx.eval_shape(lambda: MMNet(config, rngs=nnx.Rngs(0)))
     abstract = nnx.to_pure_dict(nnx.state(model, _STATE_FILTER))
     if not (path / "state").exists():
         raise FileNotFoundError(f"{path / 'state'} is missing: the model directory is incomplete")
@@ -96,8 +100,115 @@ def load_model(
             raise ValueError(
                 f"{path / 'state'} does not fit the model described in model.json: {e}"
             ) from e
+    _check_shapes(abstract, restored, path / "state")
     state = nnx.state(model, _STATE_FILTER)
     nnx.replace_by_pure_dict(state, restored)
     nnx.update(model, state)
     model.eval()
+    return model, meta
+
+
+def _check_shapes(expected, restored, where) -> None:
+    """Orbax restores into an abstract target without checking shapes: check them here."""
+    want, got = _flat_by_name(expected), _flat_by_name(restored)
+    for name, leaf in want.items():
+        if name not in got:
+            raise ValueError(f"{where} lacks {name}: incompatible checkpoint")
+        if tuple(got[name].shape) != tuple(leaf.shape):
+            raise ValueError(
+                f"{where}: {name} has shape {tuple(got[name].shape)}, the model in model.json "
+                f"needs {tuple(leaf.shape)}: incompatible checkpoint"
+            )
+
+
+def _flat_by_name(tree) -> dict[str, Any]:
+    import jax  # noqa: PLC0415
+
+    out = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        names = [str(getattr(k, "key", getattr(k, "idx", getattr(k, "name", k)))) for k in path]
+        # Orbax stores an nnx Variable as a dict holding its value.
+        out["/".join(names).removesuffix("/value")] = leaf
+    return out
+
+
+def load_from_workdir(workdir: str | os.PathLike, fold: str | None = None) -> tuple[MMNet, dict]:
+    """``(model, meta)`` from a training workdir (or a model directory).
+
+    Args:
+      workdir: a training workdir, or a model directory (``model.json`` + ``state/``).
+      fold: ``None`` for the all-subjects model (``WORKDIR/final_model``, written by a
+        run with ``final_model=True``), or a test subject's id for that LOSO fold's
+        model, read from the run's last checkpoint of that fold's group.
+    """
+    import numpy as np  # noqa: PLC0415
+
+    wd = epath.Path(workdir)
+    if not wd.exists():
+        raise FileNotFoundError(f"{wd} does not exist")
+    if fold is None:
+        if (wd / "model.json").exists():
+            return load_model(wd)
+        if (wd / "final_model" / "model.json").exists():
+            return load_model(wd / "final_model")
+        raise FileNotFoundError(
+            f"{wd} has no all-subjects model ({wd / 'final_model'} is missing). Train one "
+            "with --config.final_model=True, or choose a LOSO fold's model by its test subject"
+        )
+    cfg_file = wd / "config.json"
+    if not cfg_file.exists():
+        raise FileNotFoundError(f"{wd} is not a training workdir: {cfg_file} is missing")
+    resolved = json.loads(cfg_file.read_text())
+    subjects = resolved["data"]["subjects"]
+    if fold not in subjects:
+        raise ValueError(f"no fold for subject {fold!r} in {wd}; subjects: {subjects}")
+    index = subjects.index(fold)
+    epochs = int(resolved["train_settings"]["epochs"])
+    manager = ocp.CheckpointManager(wd / "checkpoints", item_names=("state", "progress"))
+    try:
+        for step in sorted(manager.all_steps(), reverse=True):
+            progress = manager.restore(
+                step, args=ocp.args.Composite(progress=ocp.args.JsonRestore())
+            )["progress"]
+            group = progress["groups"][progress["group"]]
+            if index not in group or progress["epoch"] != epochs:
+                continue
+            row = group.index(index)
+            raw = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+            stacked = _flat_by_name(
+                {"params": raw["state"]["params"], "rest": raw["state"]["rest"]}
+            )
+            break
+        else:
+            raise FileNotFoundError(
+                f"no finished checkpoint of fold {fold!r} is kept in {wd / 'checkpoints'} "
+                "(only the last groups' states are kept; raise checkpoint.keep, or train "
+                "with final_model=True for a deployable model)"
+            )
+    finally:
+        manager.close()
+    config = config_from_dict(resolved["model_config"])
+    model = nnx.eval_shape(lambda: MMNet(config, rngs=nnx.Rngs(0)))
+    state = nnx.state(model, _STATE_FILTER)
+    flat = dict(nnx.to_flat_state(state))
+    for path, var in flat.items():
+        name = "/".join(map(str, path))
+        key = f"params/{name}" if f"params/{name}" in stacked else f"rest/{name}"
+        if key not in stacked:
+            raise ValueError(f"checkpoint of fold {fold!r} lacks {name}: incompatible checkpoint")
+        value = np.asarray(stacked[key])[row]
+        if value.shape != var.get_value().shape:
+            raise ValueError(
+                f"{name}: checkpoint shape {value.shape} != model {var.get_value().shape}"
+            )
+        var.set_value(value)
+    nnx.update(model, nnx.from_flat_state(flat))
+    model.eval()
+    meta = {
+        "format": FORMAT,
+        "mmnet_config": dataclasses.asdict(config),
+        "class_names": resolved["data"]["class_names"],
+        "preprocess": preprocess.constants(config.image_size),
+        "source": f"LOSO fold {fold!r} of {wd}",
+    }
     return model, meta

@@ -318,9 +318,8 @@ class Run:
             every = int(self.config.checkpoint.every_epochs)
             last = epoch + 1 == self.epochs
             if last or interrupt.requested or (every > 0 and (epoch + 1) % every == 0):
-                ckpts.save(
-                    gi * self.epochs + epoch + 1, state, run_checkpoints.to_jsonable(progress)
-                )
+                saved = dict(progress, groups=self.groups, epochs=self.epochs)
+                ckpts.save(gi * self.epochs + epoch + 1, state, run_checkpoints.to_jsonable(saved))
             if self.primary:
                 self._write_metrics(progress)
             if interrupt.requested:

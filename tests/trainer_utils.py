@@ -1,0 +1,57 @@
+"""Tiny fabricated datasets and trainer settings for fast trainer tests."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mmnet_jax.augment import AugmentConfig
+from mmnet_jax.data import ClipArrays
+from mmnet_jax.folds import make_plan
+from mmnet_jax.models import MMNetConfig
+from mmnet_jax.training.fold_trainer import TrainSettings
+
+SIZE = 32
+
+
+def fake_clips(subjects=4, clips=4, size=SIZE, classes=3, seed=0) -> ClipArrays:
+    rng = np.random.default_rng(seed)
+    n, k = subjects * clips, 3
+    return ClipArrays(
+        onset_frames=rng.integers(0, 256, (n, k, size, size, 3), dtype=np.uint8),
+        apex_frames=rng.integers(0, 256, (n, k, size, size, 3), dtype=np.uint8),
+        jitter=rng.integers(0, k, n).astype(np.int32),
+        labels=rng.integers(0, classes, n).astype(np.int32),
+        subjects=np.repeat([f"s{i}" for i in range(subjects)], clips),
+        ids=np.asarray([f"s{i // clips}/c{i % clips}" for i in range(n)]),
+        sources=np.repeat(["fake"], n),
+        class_names=[f"k{i}" for i in range(classes)],
+        dataset="fake",
+    )
+
+
+def settings(plan, batch=4, fold_loop="map", epochs=1) -> TrainSettings:
+    return TrainSettings(
+        epochs=epochs,
+        batch_size=batch,
+        steps_per_epoch=plan.steps_per_epoch(batch),
+        learning_rate=8e-4,
+        weight_decay=0.6,
+        lr_decay=0.987,
+        lr_decay_epochs=50,
+        b1=0.9,
+        b2=0.999,
+        eps=1e-8,
+        eval_chunk=4,
+        augment=AugmentConfig(rotation_deg=3.0, crop_padding=2),
+        fold_loop=fold_loop,
+    )
+
+
+def model_config(classes=3, drop_path=0.0) -> MMNetConfig:
+    return MMNetConfig(
+        num_classes=classes, image_size=SIZE, conv_impl="matmul_grad", drop_path_rate=drop_path
+    )
+
+
+def plan_of(data):
+    return make_plan(data.subjects)
