@@ -66,7 +66,8 @@ def test_sharded_over_four_cpu_devices():
         data = tu.fake_clips()
         plan = tu.plan_of(data)
         out = {}
-        for name, mesh in [("four", make_mesh()), ("one", Mesh(np.array(jax.devices()[:1]), ("fold",)))]:
+        one = Mesh(np.array(jax.devices()[:1]), ("fold",))
+        for name, mesh in [("four", make_mesh()), ("one", one)]:
             tr = FoldTrainer(tu.model_config(), tu.settings(plan, batch=2), data, plan, 3, mesh)
             group = [0, 1, 2, 3]
             st = tr.init(group)
