@@ -1,0 +1,95 @@
+"""Smoke tests of benchmarks/: the real measuring code at tiny sizes; no speed targets."""
+
+import json
+import math
+
+import pytest
+
+from benchmarks import bench, run
+
+# A small MMNet (same structure, narrow layers) at 32 px: compiles and runs fast.
+TINY = dict(stem_width=8, widths=(8, 8, 16, 32), pc_embed_dim=32, pc_num_heads=2, pc_depth=1)
+
+
+def _positive(x) -> bool:
+    return isinstance(x, int | float) and math.isfinite(x) and x > 0
+
+
+def test_run_all_tiny(tmp_path):
+    opts = run.Options(
+        quick=True,
+        image_size=32,
+        train_batch=2,
+        eval_batches=(2,),
+        conv_impls=("matmul_grad",),
+        repeats=1,
+        matmul_size=64,
+        conv_batch=1,
+        conv_size=8,
+        conv_channels=8,
+        loso="steps",
+        sections=("ceilings", "train", "eval", "loso"),
+        model_overrides=TINY,
+    )
+    res = run.run_all(opts)
+    for key in run.HEADLINE_KEYS:
+        assert _positive(res[key]), (key, res.get(key))
+    for key in ("cpu_model", "jax_version", "backend", "devices"):
+        assert res[key], key
+    assert res["cpu_cores"] >= 1
+    assert _positive(res["host_peak_rss_bytes"])
+    assert all(_positive(v) for v in res["compile_seconds"].values())
+    train = res["train"][0]
+    assert train["conv_impl"] == "matmul_grad" and train["batch_size"] == 2
+    assert _positive(train["flops_per_sample"])
+    assert res["loso_status"] == "projected" and _positive(res["loso_wall_s"])
+    assert [r["what"] for r in res["ceilings"]] == [
+        "matmul",
+        "conv3x3",
+        "conv3x3_weight_grad_matmul_grad",
+    ]
+    # What run.py writes: JSON-serialisable, and a Markdown table of every section.
+    json.loads(json.dumps(res, default=str))
+    md = run.to_markdown(res)
+    for title in ("## Headline", "## Ceilings", "## Training step", "## Evaluation", "LOSO"):
+        assert title in md
+
+
+def test_cli_options():
+    opts, args = run.parse_args(
+        ["--quick", "--dtype", "float32,bfloat16", "--eval-batches", "8,32", "--json", "x.json"]
+    )
+    assert opts.dtypes == ("float32", "bfloat16") and opts.eval_batches == (8, 32)
+    assert args.json == "x.json"
+    filled = opts.defaults()
+    assert filled.train_batch and filled.fold_counts and filled.loso == "steps"
+    with pytest.raises(SystemExit):
+        run.parse_args(["--sections", "nonsense"])
+
+
+def test_time_calls_and_reference_flops():
+    t = bench.time_calls(lambda: 1.0, repeats=3, min_seconds=0.01, max_inner=5)
+    assert t["repeats"] == 3 and 1 <= t["inner"] <= 5 and t["median_s"] >= 0
+    assert bench.reference_flops(224, train=True) == bench.REFERENCE_TRAIN_FLOPS_224
+    assert bench.reference_flops(112, train=False) == bench.REFERENCE_EVAL_FLOPS_224 / 4
+    assert bench.datasheet_bf16_tflops("NVIDIA H100 80GB HBM3") == 989.4
+    assert bench.datasheet_bf16_tflops("NVIDIA H100 PCIe") == 756.0
+    assert bench.datasheet_bf16_tflops("cpu") is None
+    lo = bench.loso_from_steps(10.0, 20.0)
+    assert lo["steps_per_epoch"] == 8  # 249 clips, 26 subjects: 240 training clips / 32
+    assert lo["train_samples"] == 26 * 74 * 8 * 32
+
+
+@pytest.mark.slow
+def test_fold_scaling_and_loso_tiny():
+    """FoldTrainer's epoch with 2 folds stacked, and a whole tiny LOSO run, measured."""
+    cfg = bench.model_config(32, "float32", "xla", **TINY)
+    data = bench.synthetic_clips([2, 2, 3], 32)
+    rows = bench.fold_scaling(cfg, data, batch=2, fold_counts=(2,), fold_loop="map", repeats=1)
+    assert [r["folds"] for r in rows] == [2]
+    assert all(_positive(r["samples_per_s"]) and _positive(r["compile_s"]) for r in rows)
+    lo = bench.loso_from_epochs(
+        cfg, 0, epochs_timed=1, measure_if_under_s=1e9, subjects=2, clips=4, epochs=1, batch=2
+    )
+    assert lo["status"] == "measured" and _positive(lo["wall_s"])
+    assert _positive(lo["projected_wall_s"]) and lo["groups"] == 1
