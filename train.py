@@ -4,7 +4,9 @@ Every config field can be overridden, e.g. ``--config.train.epochs=10``. See con
 """
 
 import logging
+import os
 
+import jax
 from absl import app, flags
 from ml_collections import config_flags
 
@@ -21,6 +23,10 @@ def main(argv):
     logging.getLogger().setLevel(logging.INFO)
     # Orbax and TFDS log every file operation at INFO through absl; keep warnings.
     logging.getLogger("absl").setLevel(logging.WARNING)
+    cache = _CONFIG.value.get("compilation_cache_dir", "")
+    if cache and not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        # Reruns (seeds, ablations, resumptions) skip recompiling identical programs.
+        jax.config.update("jax_compilation_cache_dir", os.path.expanduser(cache))
     results = trainer.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
     print(
         f"LOSO at epoch {results['eval_epoch']}: accuracy {results['accuracy']:.4f}, "

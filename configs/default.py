@@ -76,6 +76,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.final_model = False  # after LOSO, train on all subjects -> workdir/final_model
     config.distributed = False  # jax.distributed.initialize() (multi-host)
     config.progress_bar = True
+    # Persistent XLA compilation cache shared by runs ("" to disable).
+    config.compilation_cache_dir = "~/.cache/mmnet_jax/xla"
     config.report = True
     return config
 

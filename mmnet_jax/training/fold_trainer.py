@@ -184,13 +184,15 @@ class FoldTrainer:
         # index after the last fold's.
         ids = [self.plan.num_folds if f == ALL_SUBJECTS else f for f in group]
         ids = self._shard_folds(np.asarray(ids, np.int32))
-        local = jax.shard_map(
-            lambda i: jax.lax.map(init_one, i),
-            mesh=self.mesh,
-            in_specs=P(FOLD_AXIS),
-            out_specs=P(FOLD_AXIS),
-        )
-        return jax.jit(local)(ids)
+        if "init" not in self._compiled:  # one jitted function: compiled once per group size
+            local = jax.shard_map(
+                lambda i: jax.lax.map(init_one, i),
+                mesh=self.mesh,
+                in_specs=P(FOLD_AXIS),
+                out_specs=P(FOLD_AXIS),
+            )
+            self._compiled["init"] = jax.jit(local)
+        return self._compiled["init"](ids)
 
     def model_of(self, state: FoldState, i: int) -> MMNet:
         """Fold ``i`` of a stacked state as a stand-alone model (eval mode)."""

@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 
 OPTIMISTIC_LABEL = "optimistic (best test epoch, as the official code)"
 # Config fields that may change between a run and its resumption without changing results.
-_RESUME_FREE = ("checkpoint.", "progress_bar", "report", "distributed")
+_RESUME_FREE = ("checkpoint.", "progress_bar", "report", "distributed", "compilation_cache_dir")
 
 
 class NonFiniteLossError(FloatingPointError):
