@@ -143,7 +143,8 @@ def load_from_workdir(workdir: str | os.PathLike, fold: str | None = None) -> tu
     """
     import numpy as np  # noqa: PLC0415
 
-    wd = epath.Path(workdir)
+    text = os.fspath(workdir)  # Orbax needs absolute local paths
+    wd = epath.Path(text if "://" in text else os.path.abspath(text))
     if not wd.exists():
         raise FileNotFoundError(f"{wd} does not exist")
     if fold is None:

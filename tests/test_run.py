@@ -55,7 +55,7 @@ def _cli(workdir, data_dir, **extra):
         "--config",
         "configs/synthetic.py",
         "--workdir",
-        str(workdir),
+        os.path.relpath(workdir, ROOT),  # relative, as users type it; Orbax needs absolute
         *flags,
     ]
 

@@ -15,6 +15,7 @@ latest checkpoint is always the furthest point reached.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import jax
@@ -23,6 +24,12 @@ import orbax.checkpoint as ocp
 from etils import epath
 
 log = logging.getLogger(__name__)
+
+
+def absolute(path) -> epath.Path:
+    """Local paths made absolute (Orbax refuses relative ones); URLs (gs://...) as given."""
+    text = os.fspath(path)
+    return epath.Path(text if "://" in text else os.path.abspath(text))
 
 
 def _is_key(x) -> bool:
@@ -49,7 +56,7 @@ class RunCheckpoints:
     """Saves and restores (state, progress) in ``WORKDIR/checkpoints``."""
 
     def __init__(self, workdir: epath.Path, keep: int, primary_host: bool = True):
-        self.directory = epath.Path(workdir) / "checkpoints"
+        self.directory = absolute(workdir) / "checkpoints"
         options = ocp.CheckpointManagerOptions(
             max_to_keep=keep, create=True, enable_async_checkpointing=False
         )

@@ -30,7 +30,6 @@ from typing import Any
 import jax
 import ml_collections
 import numpy as np
-from etils import epath
 
 from mmnet_jax import augment, checkpoint, folds, metrics
 from mmnet_jax import data as data_lib
@@ -189,7 +188,7 @@ class Run:
 
     def __init__(self, config: ml_collections.ConfigDict, workdir: str | os.PathLike):
         self.config = config
-        self.workdir = epath.Path(workdir)
+        self.workdir = run_checkpoints.absolute(workdir)
         self.primary = jax.process_index() == 0
         self.t0 = time.time()
         self.data = data_lib.load(config.data)
