@@ -6,11 +6,16 @@ Every config field can be overridden, e.g. ``--config.train.epochs=10``. See con
 import logging
 import os
 
-import jax
-from absl import app, flags
-from ml_collections import config_flags
+from mmnet_jax import hugepages
 
-from mmnet_jax.training import trainer
+if __name__ == "__main__":
+    hugepages.reexec()  # once, before JAX allocates anything (see mmnet_jax/hugepages.py)
+
+import jax  # noqa: E402
+from absl import app, flags  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+from mmnet_jax.training import trainer  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Run config file.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints and results go.")

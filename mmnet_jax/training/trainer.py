@@ -31,7 +31,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from mmnet_jax import augment, checkpoint, folds, metrics
+from mmnet_jax import augment, checkpoint, folds, hugepages, metrics
 from mmnet_jax import data as data_lib
 from mmnet_jax.models import MMNetConfig
 from mmnet_jax.training import run_checkpoints
@@ -524,6 +524,7 @@ class Run:
             "fold_groups": self.groups,
             "fold_loop": self.settings.fold_loop,
             "conv_impl": self.model_config.conv_impl,
+            "hugepages": hugepages.status(),
         }
         (wd / "run_info.json").write_text(json.dumps(info, indent=2))
         if self.config.get("report", True):
