@@ -39,16 +39,17 @@ import numpy as np
 import optax
 from flax import nnx
 
+from benchmarks import common
 from configs import default as default_config
-from mmnet_jax import folds
+from mmnet_jax import folds, hugepages
 from mmnet_jax.data import ClipArrays
 from mmnet_jax.models import MMNet, MMNetConfig, conv_ops
 from mmnet_jax.training import fold_trainer, trainer
 
 # Reference cost of MMNet per sample at 224 px (forward ~14.4 GFLOP: convolutions 11.8,
 # linear layers 2.5; forward + backward ~43). Other sizes scale about with the area.
-REFERENCE_TRAIN_FLOPS_224 = 43.0e9
-REFERENCE_EVAL_FLOPS_224 = 14.4e9
+REFERENCE_TRAIN_FLOPS_224 = common.REFERENCE_TRAIN_FLOPS_224
+REFERENCE_EVAL_FLOPS_224 = common.REFERENCE_EVAL_FLOPS_224
 
 # Datasheet dense bfloat16 tensor-core peaks (TFLOP/s), matched against device_kind in
 # this order (the more specific names first). Quoted beside the measured ceilings only.
@@ -69,40 +70,9 @@ CASME2_SHAPE = {"subjects": 26, "clips": 249, "epochs": 74, "batch_size": 32, "i
 
 
 # --- timing ---------------------------------------------------------------------------
-def time_calls(
-    call: Callable[[], Any], *, repeats: int = 3, min_seconds: float = 0.0, max_inner: int = 1000
-) -> dict:
-    """Seconds per call of ``call`` (which returns what to block on), warm-up excluded.
-
-    Returns ``median_s`` (the figure), ``min_s``, ``max_s``, ``warmup_s``, ``repeats``
-    and ``inner`` (calls per timed sample).
-    """
-    t0 = time.perf_counter()
-    jax.block_until_ready(call())
-    warm = time.perf_counter() - t0
-    inner = 1
-    if min_seconds > 0 and warm < min_seconds:
-        # The warm-up may carry one-time costs: calibrate on a second call.
-        t0 = time.perf_counter()
-        jax.block_until_ready(call())
-        one = max(time.perf_counter() - t0, 1e-7)
-        inner = max(1, min(max_inner, math.ceil(min_seconds / one)))
-    samples = []
-    for _ in range(max(1, repeats)):
-        t0 = time.perf_counter()
-        out = None
-        for _ in range(inner):
-            out = call()
-        jax.block_until_ready(out)
-        samples.append((time.perf_counter() - t0) / inner)
-    return {
-        "median_s": statistics.median(samples),
-        "min_s": min(samples),
-        "max_s": max(samples),
-        "warmup_s": warm,
-        "repeats": len(samples),
-        "inner": inner,
-    }
+def time_calls(call: Callable[[], Any], **kw) -> dict:
+    """``common.time_calls`` blocking on JAX's asynchronous results (see there)."""
+    return common.time_calls(call, block=jax.block_until_ready, **kw)
 
 
 def compile_timed(jitted, *args) -> tuple[Any, float]:
@@ -144,17 +114,6 @@ def memory_of(compiled) -> dict | None:
 
 
 # --- machine and memory ---------------------------------------------------------------
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def datasheet_bf16_tflops(device_kind: str) -> float | None:
     """The datasheet dense bf16 peak of a known accelerator, else None."""
     for name, tflops in DATASHEET_BF16_TFLOPS:
@@ -172,7 +131,7 @@ def machine_info() -> dict:
         usable = os.cpu_count()
     kind = devices[0].device_kind
     return {
-        "cpu_model": _cpu_model(),
+        "cpu_model": common.cpu_model(),
         "cpu_cores": os.cpu_count(),
         "cpu_cores_usable": usable,
         "python_version": platform.python_version(),
@@ -188,6 +147,7 @@ def machine_info() -> dict:
         "devices": [str(d) for d in devices],
         "datasheet_bf16_tflops": datasheet_bf16_tflops(kind),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "hugepages": hugepages.status(),
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
 

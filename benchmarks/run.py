@@ -22,9 +22,14 @@ import time
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
+from mmnet_jax import hugepages  # noqa: E402
+
+if __name__ == "__main__":
+    hugepages.reexec()  # measure what train.py runs (MMNET_JAX_HUGEPAGES=0 to compare)
+
 import jax  # noqa: E402
 
-from benchmarks import bench  # noqa: E402
+from benchmarks import bench, common  # noqa: E402
 from mmnet_jax.training import fold_trainer  # noqa: E402
 
 SECTIONS = ("ceilings", "train", "eval", "folds", "loso")
@@ -79,7 +84,7 @@ class Options:
             "fold_loops": ("auto",) if q else ("map", "vmap"),
             "fold_batch": 8 if q else (32 if accel else 16),
             "fold_clips_per_subject": 4 if q else 8,
-            "repeats": 2 if q else 5,
+            "repeats": 3 if q else 5,
             "min_seconds": 0.5 if accel else 0.0,
             "matmul_size": 8192 if accel else 2048,
             "conv_batch": 64 if accel else 8,
@@ -280,22 +285,8 @@ def _vs_peaks(res: dict, gflops: float | None, dtype: str) -> dict:
 
 
 # --- Markdown ---------------------------------------------------------------------------
-def _f(x, digits: int = 1) -> str:
-    if x is None:
-        return "-"
-    if isinstance(x, float):
-        return f"{x:,.{digits}f}"
-    return str(x)
-
-
 def _pct(x) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
-
-
-def _table(header: list[str], rows: list[list]) -> list[str]:
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return out + [""]
 
 
 def to_markdown(res: dict) -> str:
@@ -313,29 +304,39 @@ def to_markdown(res: dict) -> str:
         "CPU-s). Figures are medians of timed repeats; compile times are excluded.",
         "",
     ]
+    hp = res.get("hugepages") or {}
+    if hp.get("thp_mode"):
+        asked = (
+            "asked for (glibc.malloc.hugetlb=1)"
+            if hp.get("glibc_malloc_hugetlb")
+            else "not asked for"
+        )
+        lines += [f"Transparent huge pages: kernel mode `{hp['thp_mode']}`, {asked}.", ""]
     if res.get("datasheet_bf16_tflops"):
         lines += [f"Datasheet dense bf16 peak: {res['datasheet_bf16_tflops']} TFLOP/s.", ""]
     lines += ["## Headline", ""]
-    lines += _table(["figure", "value"], [[k, _f(res.get(k), 2)] for k in HEADLINE_KEYS])
+    lines += common.table(
+        ["figure", "value"], [[k, common.fmt(res.get(k), 2)] for k in HEADLINE_KEYS]
+    )
     if res.get("ceilings"):
         lines += ["## Ceilings", ""]
-        lines += _table(
+        lines += common.table(
             ["what", "shape", "dtype", "GFLOP/s", "median s", "compile s"],
             [
                 [
                     r["what"],
                     "x".join(map(str, r["shape"])),
                     r["dtype"],
-                    _f(r["gflops_per_s"]),
-                    _f(r["timing"]["median_s"], 4),
-                    _f(r["compile_s"], 2),
+                    common.fmt(r["gflops_per_s"]),
+                    common.fmt(r["timing"]["median_s"], 4),
+                    common.fmt(r["compile_s"], 2),
                 ]
                 for r in res["ceilings"]
             ],
         )
     if res.get("train"):
         lines += ["## Training step (one model: forward, backward, AdamW; donated)", ""]
-        lines += _table(
+        lines += common.table(
             [
                 "conv_impl",
                 "dtype",
@@ -356,38 +357,38 @@ def to_markdown(res: dict) -> str:
                     r["dtype"],
                     r["image_size"],
                     r["batch_size"],
-                    _f(r["samples_per_s"], 2),
-                    _f(r["gflops_per_s"]),
-                    _f(r["flops_per_sample"] and r["flops_per_sample"] / 1e9, 2),
-                    _f(r["flops_vs_reference"], 3),
+                    common.fmt(r["samples_per_s"], 2),
+                    common.fmt(r["gflops_per_s"]),
+                    common.fmt(r["flops_per_sample"] and r["flops_per_sample"] / 1e9, 2),
+                    common.fmt(r["flops_vs_reference"], 3),
                     _pct(r.get("vs_conv_peak")),
                     _pct(r.get("vs_matmul_peak")),
                     _pct(r.get("vs_datasheet_bf16")),
-                    _f(r["compile_s"]),
+                    common.fmt(r["compile_s"]),
                 ]
                 for r in res["train"]
             ],
         )
     if res.get("eval"):
         lines += ["## Evaluation (one model, forward in eval mode)", ""]
-        lines += _table(
+        lines += common.table(
             ["dtype", "px", "batch", "samples/s", "GFLOP/s", "GFLOP/sample (XLA)", "compile s"],
             [
                 [
                     r["dtype"],
                     r["image_size"],
                     r["batch_size"],
-                    _f(r["samples_per_s"], 2),
-                    _f(r["gflops_per_s"]),
-                    _f(r["flops_per_sample"] and r["flops_per_sample"] / 1e9, 2),
-                    _f(r["compile_s"]),
+                    common.fmt(r["samples_per_s"], 2),
+                    common.fmt(r["gflops_per_s"]),
+                    common.fmt(r["flops_per_sample"] and r["flops_per_sample"] / 1e9, 2),
+                    common.fmt(r["compile_s"]),
                 ]
                 for r in res["eval"]
             ],
         )
     if res.get("fold_scaling"):
         lines += ["## Fold-parallel epoch (FoldTrainer, folds stacked)", ""]
-        lines += _table(
+        lines += common.table(
             [
                 "fold_loop",
                 "folds",
@@ -404,10 +405,10 @@ def to_markdown(res: dict) -> str:
                     r["folds"],
                     r["image_size"],
                     f"{r['batch_size']} x {r['steps_per_epoch']}",
-                    _f(r["samples_per_s"], 2),
-                    _f(r["throughput_vs_first"], 2),
-                    _f(r["epoch_s"], 2),
-                    _f(r["compile_s"]),
+                    common.fmt(r["samples_per_s"], 2),
+                    common.fmt(r["throughput_vs_first"], 2),
+                    common.fmt(r["epoch_s"], 2),
+                    common.fmt(r["compile_s"]),
                 ]
                 for r in res["fold_scaling"]
             ],
@@ -431,23 +432,19 @@ def to_markdown(res: dict) -> str:
                 "",
             ]
     lines += ["## Memory and compilation", ""]
-    mem = [["host peak RSS (GiB)", _f(res["host_peak_rss_bytes"] / 2**30, 2)]]
+    mem = [["host peak RSS (GiB)", common.fmt(res["host_peak_rss_bytes"] / 2**30, 2)]]
     dm = res.get("device_memory")
     if dm:
         for k, v in dm.items():
-            mem.append([f"device {k} (GiB)", _f(v / 2**30, 2)])
+            mem.append([f"device {k} (GiB)", common.fmt(v / 2**30, 2)])
     else:
         mem.append(["device memory", "not reported by this backend"])
-    mem += [[f"compile {k} (s)", _f(v)] for k, v in res["compile_seconds"].items()]
-    lines += _table(["what", "value"], mem)
+    mem += [[f"compile {k} (s)", common.fmt(v)] for k, v in res["compile_seconds"].items()]
+    lines += common.table(["what", "value"], mem)
     return "\n".join(lines)
 
 
 # --- command line -----------------------------------------------------------------------
-def _ints(s: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in s.split(",") if x)
-
-
 def _strs(s: str) -> tuple[str, ...]:
     return tuple(x for x in s.split(",") if x)
 
@@ -460,10 +457,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[Options, argparse.Namespa
     p.add_argument("--dtype", type=_strs, default=("float32",), help="e.g. float32,bfloat16")
     p.add_argument("--image-size", type=int, default=224, help="train/eval image size")
     p.add_argument("--train-batch", type=int, help="train-step batch (quick 4)")
-    p.add_argument("--eval-batches", type=_ints, help="e.g. 8,32")
+    p.add_argument("--eval-batches", type=common.ints, help="e.g. 8,32")
     p.add_argument("--conv-impls", type=_strs, default=("xla", "matmul_grad"))
     p.add_argument("--fold-image-size", type=int, help="fold-parallel epoch size (quick 64)")
-    p.add_argument("--fold-counts", type=_ints, help="folds per group, e.g. 1,2,4,8")
+    p.add_argument("--fold-counts", type=common.ints, help="folds per group, e.g. 1,2,4,8")
     p.add_argument("--fold-loops", type=_strs, help="auto, map, vmap (comma list)")
     p.add_argument("--fold-batch", type=int)
     p.add_argument("--fold-clips-per-subject", type=int)
