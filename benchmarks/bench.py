@@ -25,7 +25,6 @@ import dataclasses
 import math
 import os
 import platform
-import resource
 import statistics
 import sys
 import time
@@ -125,18 +124,14 @@ def datasheet_bf16_tflops(device_kind: str) -> float | None:
 def machine_info() -> dict:
     """CPU, cores, library versions, backend and devices, load average (a noise hint)."""
     devices = jax.devices()
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
     kind = devices[0].device_kind
     return {
         "cpu_model": common.cpu_model(),
         "cpu_cores": os.cpu_count(),
-        "cpu_cores_usable": usable,
+        "cpu_cores_usable": common.cores_usable(),
         "python_version": platform.python_version(),
         "jax_version": jax.__version__,
-        "jaxlib_version": _version("jaxlib"),
+        "jaxlib_version": common.package_version("jaxlib", "unknown"),
         "flax_version": flax.__version__,
         "optax_version": optax.__version__,
         "numpy_version": np.__version__,
@@ -148,23 +143,12 @@ def machine_info() -> dict:
         "datasheet_bf16_tflops": datasheet_bf16_tflops(kind),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "hugepages": hugepages.status(),
-        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "load_average": common.load_average(),
     }
-
-
-def _version(package: str) -> str:
-    from importlib import metadata  # noqa: PLC0415
-
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def memory_snapshot() -> dict:
     """Peak host RSS of this process so far, and the first device's memory statistics."""
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    rss *= 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
     try:
         stats = jax.local_devices()[0].memory_stats()
     except Exception:  # noqa: BLE001 - backends without memory statistics
@@ -173,7 +157,7 @@ def memory_snapshot() -> dict:
     if stats:
         keep = ("bytes_in_use", "peak_bytes_in_use", "bytes_limit", "largest_alloc_size")
         device = {k: int(stats[k]) for k in keep if k in stats}
-    return {"host_peak_rss_bytes": int(rss), "device_memory": device}
+    return {"host_peak_rss_bytes": common.peak_rss_bytes(), "device_memory": device}
 
 
 # --- ceilings -------------------------------------------------------------------------

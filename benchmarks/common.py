@@ -8,8 +8,11 @@ here.
 from __future__ import annotations
 
 import math
+import os
 import platform
+import resource
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -72,6 +75,35 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def cores_usable() -> int | None:
+    """Cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count()
+
+
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages (a noise hint), where the OS has them."""
+    return list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+
+
+def peak_rss_bytes() -> int:
+    """Peak resident memory of this process so far, in bytes."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(rss if sys.platform == "darwin" else rss * 1024)  # KiB on Linux
+
+
+def package_version(package: str, default: str | None = None) -> str | None:
+    """An installed distribution's version, else ``default``."""
+    from importlib import metadata  # noqa: PLC0415
+
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return default
 
 
 def fmt(x, digits: int = 1) -> str:

@@ -45,13 +45,11 @@ import argparse
 import json
 import os
 import platform
-import resource
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from functools import partial
-from importlib import metadata
 from typing import Any
 
 if __package__ in (None, ""):  # run as a script: make the repository root importable
@@ -333,42 +331,25 @@ def data_loading_bench(torchvision, samples: int, repeats: int) -> dict:
 
 
 # --- machine --------------------------------------------------------------------------
-def _version(package: str) -> str | None:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def _load() -> list[float] | None:
-    return list(os.getloadavg()) if hasattr(os, "getloadavg") else None
-
-
 def machine_info(threads: int) -> dict:
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
     return {
         "cpu_model": common.cpu_model(),
         "cpu_cores": os.cpu_count(),
-        "cpu_cores_usable": usable,
+        "cpu_cores_usable": common.cores_usable(),
         "python_version": platform.python_version(),
         "torch_version": torch.__version__,
-        "torchvision_version": _version("torchvision"),
-        "timm_version": _version("timm"),
-        "opencv_version": _version("opencv-python-headless") or _version("opencv-python"),
+        "torchvision_version": common.package_version("torchvision"),
+        "timm_version": common.package_version("timm"),
+        "opencv_version": (
+            common.package_version("opencv-python-headless")
+            or common.package_version("opencv-python")
+        ),
         "numpy_version": np.__version__,
         "threads": threads,
         "interop_threads": torch.get_num_interop_threads(),
         "mkldnn": torch.backends.mkldnn.is_available(),
-        "load_average": _load(),
+        "load_average": common.load_average(),
     }
-
-
-def _peak_rss_bytes() -> int:
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(rss if sys.platform == "darwin" else rss * 1024)
 
 
 # --- the run --------------------------------------------------------------------------
@@ -442,8 +423,8 @@ def run(args: argparse.Namespace) -> dict:
     sections["data_loading"] = time.perf_counter() - t0
 
     res["section_seconds"] = sections
-    res["host_peak_rss_bytes"] = _peak_rss_bytes()
-    res["load_average_end"] = _load()
+    res["host_peak_rss_bytes"] = common.peak_rss_bytes()
+    res["load_average_end"] = common.load_average()
     res["wall_s"] = time.perf_counter() - t_start
     res["cpu_s"] = time.process_time() - cpu_start
     return res

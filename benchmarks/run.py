@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import pathlib
 import sys
 import time
@@ -144,7 +143,7 @@ def run_all(opts: Options) -> dict:
         res["section_cpu_seconds"][name] = time.process_time() - c0
         res["memory_after"][name] = bench.memory_snapshot()
     res.update(bench.memory_snapshot())
-    res["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    res["load_average_end"] = common.load_average()
     res["total_seconds"] = time.perf_counter() - t_start
     res["total_cpu_seconds"] = time.process_time() - c_start
     return res

@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 
 import pytest
 
@@ -93,3 +94,23 @@ def test_fold_scaling_and_loso_tiny():
     )
     assert lo["status"] == "measured" and _positive(lo["wall_s"])
     assert _positive(lo["projected_wall_s"]) and lo["groups"] == 1
+
+
+def test_common_helpers():
+    """The jax-free helpers official_torch.py shares with run.py."""
+    from benchmarks import common
+
+    calls = []
+    t = common.time_calls(lambda: calls.append(1), repeats=4, block=lambda out: out)
+    assert len(calls) == 5 and t["repeats"] == 4 and t["inner"] == 1  # warm-up + 4
+    assert t["min_s"] <= t["median_s"] <= t["max_s"]
+    assert common.package_version("numpy") and common.package_version("no-such-pkg-x", "?") == "?"
+    assert common.peak_rss_bytes() > 10 * 2**20
+    assert 1 <= common.cores_usable() <= (os.cpu_count() or 1)
+    assert common.table(["a", "b"], [[1, common.fmt(None)]]) == [
+        "| a | b |",
+        "|---|---|",
+        "| 1 | - |",
+        "",
+    ]
+    assert common.ints("4,8,,32") == (4, 8, 32)
