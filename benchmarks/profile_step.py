@@ -62,8 +62,11 @@ def categorise(name: str, op_name: str) -> tuple[str, str]:
 
 def summarise(events: list[dict], instrs: dict, steps: int) -> dict:
     """Per-step figures from the trace events of ``steps`` executions."""
-    thunks = [e for e in events if e.get("ph") == "X" and not _NOT_THUNKS.match(e["name"])]
-    thunks = [e for e in thunks if e["name"] in instrs]
+    thunks = [
+        e
+        for e in events
+        if e.get("ph") == "X" and not _NOT_THUNKS.match(e["name"]) and e["name"] in instrs
+    ]
     by_cat: dict[tuple[str, str], float] = collections.defaultdict(float)
     by_thunk: dict[str, float] = collections.defaultdict(float)
     for e in thunks:
@@ -76,9 +79,9 @@ def summarise(events: list[dict], instrs: dict, steps: int) -> dict:
     running: dict[int, float] = collections.defaultdict(float)
     for span in spans:
         lo, hi = span["ts"], span["ts"] + span["dur"]
+        inside = [e for e in thunks if lo <= e["ts"] <= hi]
         edges = sorted(
-            [(max(lo, e["ts"]), 1) for e in thunks if lo <= e["ts"] <= hi]
-            + [(min(hi, e["ts"] + e["dur"]), -1) for e in thunks if lo <= e["ts"] <= hi]
+            [(e["ts"], 1) for e in inside] + [(min(hi, e["ts"] + e["dur"]), -1) for e in inside]
         )
         level, last = 0, lo
         for t, d in edges:

@@ -114,3 +114,28 @@ def test_common_helpers():
         "",
     ]
     assert common.ints("4,8,,32") == (4, 8, 32)
+
+
+def test_profile_summary_from_trace_events():
+    """profile_step's bookkeeping on a hand-made trace: two thunks, one overlap, idle time."""
+    from benchmarks import profile_step
+
+    hlo = (
+        '  %ynn_fusion.1 = f32[4,8]{1,0} fusion(%a), metadata={op_name="jit(step)/jvp()/'
+        'conv_general_dilated"}\n'
+        '  ROOT %copy.2 = f32[4]{0} copy(%b), metadata={op_name="jit(step)/transpose(jvp())/'
+        'slice"}\n'
+    )
+    instrs = profile_step.hlo_instructions(hlo)
+    assert instrs["copy.2"] == ("f32[4]{0}", "jit(step)/transpose(jvp())/slice")
+    span = "ThunkExecutor::Execute (wait for completion)"
+    events = [
+        {"ph": "X", "name": span, "ts": 0, "dur": 10_000},
+        {"ph": "X", "name": "ynn_fusion.1", "ts": 1_000, "dur": 5_000},
+        {"ph": "X", "name": "copy.2", "ts": 4_000, "dur": 4_000},
+        {"ph": "X", "name": "$python frame", "ts": 0, "dur": 9_000},
+    ]
+    res = profile_step.summarise(events, instrs, steps=1)
+    assert res["step_ms"] == 10 and res["thunk_ms"] == 9
+    assert res["by_category_ms"] == {"fwd ynn:conv_general_dilated": 5, "bwd slice": 4}
+    assert res["thunks_running_ms"] == {"0": 3, "1": 5, "2": 2}
