@@ -141,7 +141,6 @@ def load_from_workdir(workdir: str | os.PathLike, fold: str | None = None) -> tu
         run with ``final_model=True``), or a test subject's id for that LOSO fold's
         model, read from the run's last checkpoint of that fold's group.
     """
-    import numpy as np  # noqa: PLC0415
 
     text = os.fspath(workdir)  # Orbax needs absolute local paths
     wd = epath.Path(text if "://" in text else os.path.abspath(text))
@@ -156,55 +155,10 @@ def load_from_workdir(workdir: str | os.PathLike, fold: str | None = None) -> tu
             f"{wd} has no all-subjects model ({wd / 'final_model'} is missing). Train one "
             "with --config.final_model=True, or choose a LOSO fold's model by its test subject"
         )
-    cfg_file = wd / "config.json"
-    if not cfg_file.exists():
-        raise FileNotFoundError(f"{wd} is not a training workdir: {cfg_file} is missing")
-    resolved = json.loads(cfg_file.read_text())
-    subjects = resolved["data"]["subjects"]
-    if fold not in subjects:
-        raise ValueError(f"no fold for subject {fold!r} in {wd}; subjects: {subjects}")
-    index = subjects.index(fold)
-    epochs = int(resolved["train_settings"]["epochs"])
-    manager = ocp.CheckpointManager(wd / "checkpoints", item_names=("state", "progress"))
-    try:
-        for step in sorted(manager.all_steps(), reverse=True):
-            progress = manager.restore(
-                step, args=ocp.args.Composite(progress=ocp.args.JsonRestore())
-            )["progress"]
-            group = progress["groups"][progress["group"]]
-            if index not in group or progress["epoch"] != epochs:
-                continue
-            row = group.index(index)
-            raw = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
-            stacked = _flat_by_name(
-                {"params": raw["state"]["params"], "rest": raw["state"]["rest"]}
-            )
-            break
-        else:
-            raise FileNotFoundError(
-                f"no finished checkpoint of fold {fold!r} is kept in {wd / 'checkpoints'} "
-                "(only the last groups' states are kept; raise checkpoint.keep, or train "
-                "with final_model=True for a deployable model)"
-            )
-    finally:
-        manager.close()
-    config = config_from_dict(resolved["model_config"])
-    model = nnx.eval_shape(lambda: MMNet(config, rngs=nnx.Rngs(0)))
-    state = nnx.state(model, _STATE_FILTER)
-    flat = dict(nnx.to_flat_state(state))
-    for path, var in flat.items():
-        name = "/".join(map(str, path))
-        key = f"params/{name}" if f"params/{name}" in stacked else f"rest/{name}"
-        if key not in stacked:
-            raise ValueError(f"checkpoint of fold {fold!r} lacks {name}: incompatible checkpoint")
-        value = np.asarray(stacked[key])[row]
-        if value.shape != var.get_value().shape:
-            raise ValueError(
-                f"{name}: checkpoint shape {value.shape} != model {var.get_value().shape}"
-            )
-        var.set_value(value)
-    nnx.update(model, nnx.from_flat_state(flat))
-    model.eval()
+    from mmnet_jax.training import run_checkpoints  # noqa: PLC0415
+
+    model, resolved = run_checkpoints.load_fold_model(wd, fold)
+    config = model.config
     meta = {
         "format": FORMAT,
         "mmnet_config": dataclasses.asdict(config),

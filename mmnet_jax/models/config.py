@@ -70,6 +70,15 @@ class MMNetConfig:
         return self.grid_size**2 * self.pc_embed_dim
 
     @classmethod
+    def from_dict(cls, d: dict) -> MMNetConfig:
+        """The config a ``dataclasses.asdict`` (or JSON) dict describes; unknown keys are
+        ignored (files written by newer versions), lists become tuples."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in names}
+        )
+
+    @classmethod
     def official_5class(cls, **overrides) -> MMNetConfig:
         """The official CASME II 5-class model: PC depth 2, MLP ratio 4, no drop-path."""
         kw = dict(num_classes=5, pc_depth=2, pc_mlp_ratio=4.0, drop_path_rate=0.0)

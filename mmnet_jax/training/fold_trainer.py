@@ -95,6 +95,28 @@ def make_optimizer(s: TrainSettings) -> optax.GradientTransformation:
     return optax.adamw(lr_schedule(s), b1=s.b1, b2=s.b2, eps=s.eps, weight_decay=s.weight_decay)
 
 
+def train_step(graphdef, tx, params, rest, opt_state, onset, apex, labels):
+    """One optimiser step of one model: ``(params, rest, opt_state, loss, grad_norm)``.
+
+    ``graphdef`` is the model's training-mode graph (``nnx.split(model, nnx.Param, ...)``),
+    ``onset``/``apex`` normalised NHWC float32 batches, ``labels`` (B,) int32. ``rest``
+    (BatchNorm statistics, drop-path streams) goes in as an argument, not a closure, so
+    that its Variables belong to the gradient's trace, where BatchNorm updates them.
+    """
+
+    def loss_fn(p, r):
+        model = nnx.merge(graphdef, p, r, copy=True)
+        logits = model(onset, apex)
+        loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+        _, _, new_rest = nnx.split(model, nnx.Param, ...)
+        return loss, new_rest
+
+    (loss, new_rest), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, rest)
+    updates, opt_state = tx.update(grads, opt_state, params)
+    params = optax.apply_updates(params, updates)
+    return params, new_rest, opt_state, loss, optax.tree.norm(grads)
+
+
 def fold_key(seed: int, fold_index: jax.Array) -> jax.Array:
     return jax.random.fold_in(jax.random.key(seed, impl=PRNG_IMPL), fold_index)
 
@@ -196,27 +218,9 @@ class FoldTrainer:
 
     def model_of(self, state: FoldState, i: int) -> MMNet:
         """Fold ``i`` of a stacked state as a stand-alone model (eval mode)."""
-        one = jax.tree.map(lambda x: np.asarray(jax.device_get(x))[i], (state.params, state.rest))
-        model = nnx.merge(self.graphdef_eval, *one)
-        model.eval()
-        return model
+        return fold_model(self.graphdef_eval, state.params, state.rest, i)
 
     # --- the jitted epoch ------------------------------------------------------------
-    def _fold_step(self, params, rest, opt_state, onset, apex, labels):
-        # ``rest`` goes in as an argument (not a closure) so that its Variables belong to
-        # the gradient's trace, where BatchNorm updates them.
-        def loss_fn(p, r):
-            model = nnx.merge(self.graphdef_train, p, r, copy=True)
-            logits = model(onset, apex)
-            loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
-            _, _, new_rest = nnx.split(model, nnx.Param, ...)
-            return loss, new_rest
-
-        (loss, new_rest), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, rest)
-        updates, opt_state = self.tx.update(grads, opt_state, params)
-        params = optax.apply_updates(params, updates)
-        return params, new_rest, opt_state, loss, optax.tree.norm(grads)
-
     def _epoch(self, state: FoldState, train_mask: jax.Array, data: dict):
         """One epoch, each device running its own folds (``shard_map`` over the fold axis)."""
         fold, rep = P(FOLD_AXIS), P()
@@ -251,7 +255,9 @@ class FoldTrainer:
         def fold_train_step(args):
             params, rest, opt_state, key, idx = args
             onset, apex, labels = fold_batch(key, idx)
-            return self._fold_step(params, rest, opt_state, onset, apex, labels)
+            return train_step(
+                self.graphdef_train, self.tx, params, rest, opt_state, onset, apex, labels
+            )
 
         def body(carry, xs):
             params, rest, opt_state = carry
@@ -320,6 +326,21 @@ class FoldTrainer:
         if key not in self._compiled:
             self._compiled[key] = jax.jit(self._evaluate, out_shardings=self.fold_sharding)
         return self._compiled[key](state, test_idx, self.device_data)
+
+
+def fold_model(graphdef, params, rest, i: int) -> MMNet:
+    """Row ``i`` of fold-stacked ``params`` and ``rest`` as a stand-alone model (eval mode)."""
+    one = jax.tree.map(lambda x: np.asarray(jax.device_get(x))[i], (params, rest))
+    model = nnx.merge(graphdef, *one)
+    model.eval()
+    return model
+
+
+def eval_graphdef(model_config: MMNetConfig):
+    """The eval-mode graph of an MMNet, split as fold states are (``Param``, the rest)."""
+    abstract = nnx.eval_shape(lambda: MMNet(model_config, rngs=nnx.Rngs(0)))
+    abstract.eval()
+    return nnx.split(abstract, nnx.Param, ...)
 
 
 def to_host(x: jax.Array) -> np.ndarray:

@@ -22,6 +22,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 from etils import epath
+from flax import nnx
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,85 @@ class RunCheckpoints:
 
     def close(self) -> None:
         self.manager.close()
+
+
+def load_fold_model(workdir, subject: str):
+    """The model of the LOSO fold that tests ``subject``, from a run's checkpoints.
+
+    Returns ``(model, resolved)``: an ``MMNet`` in eval mode and the run's resolved config
+    (``config.json``). The state comes from the newest kept checkpoint in which that
+    fold's group finished its last epoch.
+
+    Raises:
+      FileNotFoundError: no ``config.json``, or no finished checkpoint of the fold kept.
+      ValueError: no fold tests ``subject``, or the checkpoint does not fit the model.
+    """
+    import json  # noqa: PLC0415
+
+    from mmnet_jax.models import MMNetConfig  # noqa: PLC0415
+    from mmnet_jax.training import fold_trainer  # noqa: PLC0415
+
+    wd = absolute(workdir)
+    cfg_file = wd / "config.json"
+    if not cfg_file.exists():
+        raise FileNotFoundError(f"{wd} is not a training workdir: {cfg_file} is missing")
+    resolved = json.loads(cfg_file.read_text())
+    subjects = resolved["data"]["subjects"]
+    if subject not in subjects:
+        raise ValueError(f"no fold tests subject {subject!r} in {wd}; subjects: {subjects}")
+    index = subjects.index(subject)
+    epochs = int(resolved["train_settings"]["epochs"])
+    manager = ocp.CheckpointManager(wd / "checkpoints", item_names=("state", "progress"))
+    try:
+        for step in sorted(manager.all_steps(), reverse=True):
+            progress = manager.restore(
+                step, args=ocp.args.Composite(progress=ocp.args.JsonRestore())
+            )["progress"]
+            group = progress["groups"][progress["group"]]
+            if index in group and progress["epoch"] == epochs:
+                raw = manager.restore(
+                    step, args=ocp.args.Composite(state=ocp.args.StandardRestore())
+                )["state"]
+                row = group.index(index)
+                break
+        else:
+            raise FileNotFoundError(
+                f"no finished checkpoint of fold {subject!r} is kept in {wd / 'checkpoints'} "
+                "(only the last groups' states are kept; raise checkpoint.keep, or train "
+                "with final_model=True for a deployable model)"
+            )
+    finally:
+        manager.close()
+    config = MMNetConfig.from_dict(resolved["model_config"])
+    graphdef, params, rest = fold_trainer.eval_graphdef(config)
+    stacked = {}
+    for part, state in (("params", params), ("rest", rest)):
+        saved = _flat_by_name(raw[part])
+        flat = dict(nnx.to_flat_state(state))
+        for path, var in flat.items():
+            name = "/".join(map(str, path))
+            if name not in saved:
+                raise ValueError(f"checkpoint of fold {subject!r} lacks {part}/{name}")
+            value = np.asarray(saved[name])
+            if value.shape[1:] != var.get_value().shape:
+                raise ValueError(
+                    f"checkpoint of fold {subject!r}: {part}/{name} has shape "
+                    f"{value.shape[1:]}, the model needs {var.get_value().shape}"
+                )
+            var.set_value(value)
+        stacked[part] = nnx.from_flat_state(flat)
+    model = fold_trainer.fold_model(graphdef, stacked["params"], stacked["rest"], row)
+    return model, resolved
+
+
+def _flat_by_name(tree) -> dict[str, Any]:
+    """Leaves of a restored Orbax tree by their ``a/b/c`` path (nnx Variables are stored
+    as dicts holding their value)."""
+    out = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        names = [str(getattr(k, "key", getattr(k, "idx", getattr(k, "name", k)))) for k in path]
+        out["/".join(names).removesuffix("/value")] = leaf
+    return out
 
 
 def to_jsonable(x):

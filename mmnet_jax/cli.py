@@ -1,0 +1,125 @@
+"""One command-line style for every mmnet_jax command.
+
+Every command (``train.py``, ``python -m mmnet_jax.<command>``, the benchmarks) parses
+absl flags spelled with underscores (``--data_dir``; a dashed spelling of a defined flag
+is accepted too), prints its module docstring (which carries an example) and its flags
+for ``--help``, and exits with:
+
+- 0: done;
+- 2: a user mistake (bad path, bad value, unknown flag): one line ``error: ...`` on
+  stderr that names the path, field or flag, and no traceback;
+- 130: interrupted (Ctrl-C), one line, no traceback.
+
+Each command defines its flags on a :class:`absl.flags.FlagValues` of its own (never the
+global ``FLAGS``), so several commands can run in one process (tests do).
+"""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from absl import flags
+
+EXIT_OK = 0
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+_HELP = ("--help", "-h", "--helpfull", "-?", "--helpshort")
+
+
+class UserError(Exception):
+    """A problem with what the user gave: printed as ``error: <message>``, exit status 2."""
+
+
+def fail(message: str) -> NoReturn:
+    """Stop the command with a user error (see :class:`UserError`)."""
+    raise UserError(message)
+
+
+def note(message: str) -> None:
+    """A note for the user (a conversion, a fallback): one line on stderr."""
+    print(f"note: {message}", file=sys.stderr)
+
+
+def error_line(message: object) -> str:
+    """The one line printed for a user error: the first line of the message, prefixed."""
+    text = str(message).strip() or type(message).__name__
+    return f"error: {text}"
+
+
+def _undash(argv: Sequence[str], fv: flags.FlagValues) -> list[str]:
+    """``--data-dir=x`` -> ``--data_dir=x`` where ``data_dir`` is a defined flag, and
+    ``--no_face_crop`` -> ``--noface_crop`` for a boolean ``face_crop``."""
+    out = []
+    for arg in argv:
+        if arg.startswith("--") and arg != "--":
+            name, eq, value = arg[2:].partition("=")
+            fixed = name.replace("-", "_")
+            if fixed not in fv and fixed.startswith("no_") and fixed[3:] in fv:
+                fixed = "no" + fixed[3:]
+            bare = fixed[2:] if fixed.startswith("no") else fixed
+            if fixed in fv or bare in fv:
+                arg = f"--{fixed}{eq}{value}"
+        out.append(arg)
+    return out
+
+
+def help_text(doc: str, fv: flags.FlagValues) -> str:
+    """What ``--help`` prints: the command's docstring, then its flags."""
+    listing = fv.get_help(include_special_flags=False).strip("\n")
+    return f"{textwrap.dedent(doc).strip()}\n\nflags:\n{listing}\n"
+
+
+def parse(doc: str, fv: flags.FlagValues, argv: Sequence[str]) -> list[str] | None:
+    """Parse ``argv`` (without the program name) into ``fv``.
+
+    Returns the positional arguments, or None when help was printed.
+
+    Raises:
+      UserError: an unknown flag, a bad value or a missing required flag.
+    """
+    argv = list(argv)
+    if any(a in _HELP for a in argv):
+        sys.stdout.write(help_text(doc, fv))
+        return None
+    try:
+        return fv(["prog", *_undash(argv, fv)])[1:]
+    except flags.Error as e:
+        raise UserError(f"{e} (see --help)") from None
+
+
+def run(
+    doc: str,
+    define: Callable[[flags.FlagValues], None],
+    body: Callable[[flags.FlagValues, list[str]], int | None],
+    argv: Sequence[str] | None = None,
+) -> int:
+    """Define a command's flags, parse ``argv`` and run ``body(flag_values, positional)``.
+
+    Returns the exit status (see the module docstring); a :class:`UserError` raised by
+    ``body`` becomes one ``error:`` line and status 2.
+    """
+    argv = sys.argv[1:] if argv is None else argv
+    fv = flags.FlagValues()
+    define(fv)
+    try:
+        positional = parse(doc, fv, argv)
+        if positional is None:
+            return EXIT_OK
+        status = body(fv, positional)
+    except UserError as e:
+        print(error_line(e), file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_OK if status is None else int(status)
+
+
+def no_positional(positional: Sequence[str]) -> None:
+    """Refuse stray positional arguments (usually a flag missing its ``--``)."""
+    if positional:
+        fail(f"unexpected arguments: {' '.join(positional)} (flags start with --; see --help)")
