@@ -17,7 +17,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from mmnet_jax import preprocess
+from mmnet_jax import frames
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,7 +92,7 @@ def training_batch(
         i_on = i_ap = jnp.zeros((b,), jnp.int32)
     pairs = jnp.stack([onset_frames[idx, i_on], apex_frames[idx, i_ap]], axis=1)  # (B, 2, S, S, 3)
     warped = jax.vmap(warp_pair, in_axes=(0, 0, None))(jax.random.split(k_geo, b), pairs, cfg)
-    x = preprocess.normalize(warped)
+    x = frames.normalize(warped)
     return x[:, 0], x[:, 1]
 
 
@@ -100,4 +100,4 @@ def eval_batch(
     onset_frames: jax.Array, apex_frames: jax.Array, idx: jax.Array
 ) -> tuple[jax.Array, jax.Array]:
     """Test-time inputs for clips ``idx``: the labelled frames (element 0), normalised."""
-    return preprocess.normalize(onset_frames[idx, 0]), preprocess.normalize(apex_frames[idx, 0])
+    return frames.normalize(onset_frames[idx, 0]), frames.normalize(apex_frames[idx, 0])

@@ -23,7 +23,7 @@ import orbax.checkpoint as ocp
 from etils import epath
 from flax import nnx
 
-from mmnet_jax import preprocess
+from mmnet_jax import frames
 from mmnet_jax.models import MMNet, MMNetConfig
 
 FORMAT = "mmnet_jax.model/1"
@@ -55,7 +55,7 @@ def save_model(
         "format": FORMAT,
         "mmnet_config": dataclasses.asdict(config),
         "class_names": names,
-        "preprocess": preprocess.constants(config.image_size),
+        "preprocess": frames.constants(config.image_size),
         "source": source or "",
         **(extra or {}),
     }
@@ -163,7 +163,7 @@ def load_from_workdir(workdir: str | os.PathLike, fold: str | None = None) -> tu
         "format": FORMAT,
         "mmnet_config": dataclasses.asdict(config),
         "class_names": resolved["data"]["class_names"],
-        "preprocess": preprocess.constants(config.image_size),
+        "preprocess": frames.constants(config.image_size),
         "source": f"LOSO fold {fold!r} of {wd}",
     }
     return model, meta

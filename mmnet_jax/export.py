@@ -18,7 +18,7 @@ What the function computes: by default (``--input uint8``) it takes the onset an
 frames as uint8 RGB NHWC face crops, (B, S, S, 3) with S = ``image_size``, and does the
 training preprocessing inside (scale by 1/255, ImageNet mean/std), so callers only
 resize. With ``--input float32`` it takes frames already normalised (float32 NHWC, as
-``mmnet_jax.preprocess.normalize`` makes them). It returns logits (B, num_classes)
+``mmnet_jax.frames.normalize`` makes them). It returns logits (B, num_classes)
 float32 (apply a softmax for probabilities). The batch dimension B is symbolic: any batch
 size works without re-exporting. The weights are constants inside the program. The file
 runs on the platforms it was exported for (default cpu, cuda and tpu).
@@ -103,7 +103,7 @@ def export_model(
     """
     from flax import nnx  # noqa: PLC0415 - load() must not need Flax
 
-    from mmnet_jax import io_utils, predict, preprocess  # noqa: PLC0415
+    from mmnet_jax import frames, io_utils, predict  # noqa: PLC0415
 
     if input_dtype not in INPUT_DTYPES:
         raise ValueError(f"input_dtype must be one of {INPUT_DTYPES}, got {input_dtype!r}")
@@ -142,7 +142,7 @@ def export_model(
         "outputs": [{"name": "logits", "shape": ["batch", config.num_classes], "dtype": "float32"}],
         "input_description": _input_text(input_dtype, size),
         "preprocess": {
-            **(meta.get("preprocess") or preprocess.constants(size)),
+            **(meta.get("preprocess") or frames.constants(size)),
             "applied_inside": input_dtype == "uint8",
             "resize": "square resize to image_size (area filter down, bilinear up)",
         },

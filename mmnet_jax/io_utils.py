@@ -491,11 +491,11 @@ def class_names(model: Any, meta: dict) -> list[str]:
 
 def normalization(meta: dict) -> tuple[np.float32, np.ndarray, np.ndarray]:
     """``(divisor, mean, std)`` of the model's preprocessing, from model.json (else the
-    defaults of ``mmnet_jax.preprocess``): ``(uint8 / divisor - mean) / std``."""
-    from mmnet_jax import preprocess  # noqa: PLC0415
+    defaults of ``mmnet_jax.frames``): ``(uint8 / divisor - mean) / std``."""
+    from mmnet_jax import frames  # noqa: PLC0415
 
     p = meta.get("preprocess") or {}
     divisor = np.float32(1.0 / float(p.get("scale", 1.0 / 255.0)))  # 255 exactly by default
-    mean = np.asarray(p.get("mean", preprocess.MEAN), np.float32)
-    std = np.asarray(p.get("std", preprocess.STD), np.float32)
+    mean = np.asarray(p.get("mean", frames.MEAN), np.float32)
+    std = np.asarray(p.get("std", frames.STD), np.float32)
     return divisor, mean, std

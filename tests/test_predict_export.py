@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from mmnet_jax import checkpoint, explain, export, io_utils, predict, preprocess
+from mmnet_jax import checkpoint, explain, export, frames, io_utils, predict
 from mmnet_jax.models import MMNet, MMNetConfig
 
 SIZE = 32
@@ -67,11 +67,11 @@ def write_image(path: Path, image: np.ndarray) -> Path:
 
 
 # One jitted function for all references, always called with batch 1: one compile.
-_reference = nnx.jit(lambda m, o, a: m(preprocess.normalize(o), preprocess.normalize(a)))
+_reference = nnx.jit(lambda m, o, a: m(frames.normalize(o), frames.normalize(a)))
 
 
 def reference_logits(model: MMNet, onset: np.ndarray, apex: np.ndarray) -> np.ndarray:
-    """The model itself on uint8 frames (B, S, S, 3), normalised by mmnet_jax.preprocess."""
+    """The model itself on uint8 frames (B, S, S, 3), normalised by mmnet_jax.frames."""
     rows = [_reference(model, onset[i : i + 1], apex[i : i + 1]) for i in range(len(onset))]
     return np.concatenate([np.asarray(r) for r in rows])
 

@@ -16,7 +16,7 @@ import pytest
 from flax import nnx
 
 from configs import synthetic
-from mmnet_jax import checkpoint, preprocess
+from mmnet_jax import checkpoint, frames
 from mmnet_jax import data as data_lib
 from mmnet_jax.training import trainer
 
@@ -105,8 +105,8 @@ def test_fold_model_reproduces_its_test_predictions(finished_run):
     clips = data_lib.load(ml_collections.ConfigDict(resolved["run_config"]["data"]))
     sel = clips.subjects == subject
     logits = model(
-        preprocess.normalize_np(clips.onset_frames[sel, 0]),
-        preprocess.normalize_np(clips.apex_frames[sel, 0]),
+        frames.normalize(clips.onset_frames[sel, 0]),
+        frames.normalize(clips.apex_frames[sel, 0]),
     )
     rows = [r.split(",") for r in (workdir / "predictions.csv").read_text().splitlines()[1:]]
     recorded = [int(r[4]) for r in rows if r[1] == subject]

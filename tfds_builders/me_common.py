@@ -41,11 +41,12 @@ import tensorflow_datasets as tfds
 from absl import logging
 from etils import epath
 
+from mmnet_jax import frames as frames_lib
 from tfds_builders import clip_features as cf
 
 REPORT_FILENAME = "build_report.json"
 STRICT_ENV = "MMNET_TFDS_STRICT"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".bmp", ".png")
+IMAGE_SUFFIXES = frames_lib.IMAGE_SUFFIXES
 
 # Outcomes of a clip.
 KEPT = "kept"
@@ -429,26 +430,17 @@ class FolderIndex:
         if key not in self._frames:
             found: dict[int, epath.Path] = {}
             try:
-                files = sorted(folder.iterdir(), key=lambda p: (_suffix_rank(p), p.name))
+                files = sorted(folder.iterdir(), key=lambda p: (frames_lib.suffix_rank(p), p.name))
             except (FileNotFoundError, NotADirectoryError, PermissionError):
                 files = []
             for path in files:
                 if path.suffix.lower() not in IMAGE_SUFFIXES:
                     continue
-                number = _FRAME_NUMBER.search(path.stem)
-                if number:
-                    found.setdefault(int(number.group(1)), path)
+                number = frames_lib.frame_number(path.name)
+                if number is not None:
+                    found.setdefault(number, path)
             self._frames[key] = found
         return self._frames[key]
-
-
-# The last number of a file name (``reg_img46``, ``006_05562``; ``46.0`` reads as 46).
-_FRAME_NUMBER = re.compile(r"(\d+)(?:\.0+)?\D*$")
-
-
-def _suffix_rank(path: epath.Path) -> int:
-    suffix = path.suffix.lower()
-    return IMAGE_SUFFIXES.index(suffix) if suffix in IMAGE_SUFFIXES else len(IMAGE_SUFFIXES)
 
 
 def find_frame_root(
@@ -817,25 +809,6 @@ def check_clip(
 # Frames
 
 
-def read_rgb(path: epath.Path) -> np.ndarray | None:
-    """An image file as RGB uint8 (grayscale and 16-bit images converted), or None."""
-    data = np.frombuffer(epath.Path(path).read_bytes(), dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    if image is None:
-        return None
-    return np.ascontiguousarray(image[..., ::-1])
-
-
-def resize_square(rgb: np.ndarray, size: int) -> np.ndarray:
-    """Resize to ``size`` x ``size`` (area filter down, bilinear up), as the official
-    pipeline does (a plain resize to a square, no aspect-preserving padding)."""
-    h, w = rgb.shape[:2]
-    if (h, w) == (size, size):
-        return rgb
-    interpolation = cv2.INTER_AREA if size < min(h, w) else cv2.INTER_LINEAR
-    return cv2.resize(rgb, (size, size), interpolation=interpolation)
-
-
 @functools.cache
 def _face_cascade() -> cv2.CascadeClassifier | None:
     folder = getattr(getattr(cv2, "data", None), "haarcascades", None)
@@ -897,10 +870,10 @@ def load_record(
     cache: dict[int, np.ndarray] = {}
     for n in onset_numbers + apex_numbers:
         if n not in cache:
-            image = read_rgb(frames[n])
-            if image is None:
-                raise OSError(f"cannot decode {frames[n]}")
-            cache[n] = image
+            try:
+                cache[n] = frames_lib.read_rgb(frames[n])
+            except frames_lib.FrameError as e:
+                raise OSError(str(e)) from None
     box = None
     if config.face_crop if face_crop is None else face_crop:
         try:
@@ -913,7 +886,7 @@ def load_record(
                     f"no face found in onset frame {frames[plan.onset].name}: full frame"
                 )
     size = config.image_size
-    sized = {n: resize_square(crop(img, box), size) for n, img in cache.items()}
+    sized = {n: frames_lib.resize_square(crop(img, box), size) for n, img in cache.items()}
     clip = plan.clip
     return cf.ClipRecord(
         subject=clip.subject,
