@@ -69,7 +69,9 @@ def _undash(argv: Sequence[str], fv: flags.FlagValues) -> list[str]:
 
 def help_text(doc: str, fv: flags.FlagValues) -> str:
     """What ``--help`` prints: the command's docstring, then its flags."""
-    listing = fv.get_help(include_special_flags=False).strip("\n")
+    # absl heads each module's flags with the module's file path: drop those lines.
+    lines = fv.get_help(include_special_flags=False).splitlines()
+    listing = "\n".join(line for line in lines if line.startswith(" ")).strip("\n")
     return f"{textwrap.dedent(doc).strip()}\n\nflags:\n{listing}\n"
 
 
