@@ -123,7 +123,7 @@ def test_sheet_without_a_needed_column(tmp_path):
 
 
 def test_haar_cascade_ships_and_finds_no_face_in_noise():
-    assert me_common._face_cascade() is not None
+    assert me_common.frames._face_cascade() is not None
     noise = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)
     assert me_common.detect_face(noise) is None
 
@@ -142,7 +142,7 @@ def test_face_box_from_onset_applied_to_all_frames(tmp_path, monkeypatch):
         calls.append(int(rgb[0, 0, 0]))
         return (10, 5, 30, 25)
 
-    monkeypatch.setattr(me_common, "detect_face", fake_detect)
+    monkeypatch.setattr(me_common.frames, "detect_face", fake_detect)
     config = me_common.derived_config(
         casme2.Builder.builder_configs["5class"], image_size=20, frames_per_side=2, face_crop=True
     )
