@@ -4,10 +4,24 @@
 for casme2, samm, mmew, casme3, smic, megc2019 and synthetic_me.
 """
 
-from tfds_builders.casme2 import casme2_dataset_builder  # noqa: F401
-from tfds_builders.casme3 import casme3_dataset_builder  # noqa: F401
-from tfds_builders.megc2019 import megc2019_dataset_builder  # noqa: F401
-from tfds_builders.mmew import mmew_dataset_builder  # noqa: F401
-from tfds_builders.samm import samm_dataset_builder  # noqa: F401
-from tfds_builders.smic import smic_dataset_builder  # noqa: F401
+from tfds_builders.casme2 import casme2_dataset_builder
+from tfds_builders.casme3 import casme3_dataset_builder
+from tfds_builders.megc2019 import megc2019_dataset_builder
+from tfds_builders.mmew import mmew_dataset_builder
+from tfds_builders.samm import samm_dataset_builder
+from tfds_builders.smic import smic_dataset_builder
 from tfds_builders.synthetic_me import synthetic_me_dataset_builder  # noqa: F401
+
+# The builders of licence-gated releases, which `python -m mmnet_jax.prepare` builds from
+# a manual download (synthetic_me is generated, by train.py itself).
+RELEASE_BUILDERS = {
+    builder.name: builder
+    for builder in (
+        casme2_dataset_builder.Builder,
+        samm_dataset_builder.Builder,
+        mmew_dataset_builder.Builder,
+        casme3_dataset_builder.Builder,
+        smic_dataset_builder.Builder,
+        megc2019_dataset_builder.Builder,
+    )
+}

@@ -48,6 +48,9 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     RELEASE_NOTES = {"1.0.0": "Initial release."}
     HOMEPAGE = ""
     LAYOUT: SheetLayout | None = None
+    # What ``manual_dir`` must hold, in a few words (for messages); derived from LAYOUT
+    # when empty.
+    EXPECTED_FILES = ""
 
     def __init__(
         self,
@@ -73,6 +76,19 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             config = derived_config(base, image_size, frames_per_side, face_crop)
         self.strict = env_strict() if strict is None else bool(strict)
         super().__init__(config=config, **kwargs)
+
+    @classmethod
+    def expected_files(cls) -> str:
+        """What the release folder must hold, in one line: ``'the sheet X (or Y) and frames
+        laid out as Cropped/sub01/...'``."""
+        if cls.EXPECTED_FILES or cls.LAYOUT is None:
+            return cls.EXPECTED_FILES
+        first, *others = cls.LAYOUT.sheet_names
+        alternatives = f" (or {', '.join(others)})" if others else ""
+        return (
+            f"the annotation sheet {first}{alternatives} and frames laid out as "
+            f"{cls.LAYOUT.example_frame}"
+        )
 
     @property
     def me_config(self) -> MeConfig:

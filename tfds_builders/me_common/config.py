@@ -36,6 +36,12 @@ class MeConfig(tfds.core.BuilderConfig):
     frames_per_side: int = cf.DEFAULT_FRAMES_PER_SIDE
     face_crop: bool = False
 
+    def __str__(self) -> str:
+        # TFDS logs a derived config with %s ("Using custom data configuration"): one short
+        # line rather than the dataclass repr with every class-map pair.
+        crop = "face crop" if self.face_crop else "full frame"
+        return f"{self.name} ({self.image_size} px, {self.frames_per_side} frames/side, {crop})"
+
     def label_of(self, source: str, emotion: str) -> str | None:
         """The class of a sheet emotion, or None when the task leaves it out."""
         key = normalize_emotion(emotion)

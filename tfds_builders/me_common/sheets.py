@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import zipfile
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -36,20 +37,29 @@ def read_sheet(path: epath.PathLike, columns: Mapping[str, Sequence[str]], title
     Fully blank rows are dropped.
 
     Raises:
-      SheetFormatError: naming the columns missing.
+      SheetFormatError: naming the columns missing, or the file when it is not .xlsx.
     """
     path = epath.Path(path)
     with path.open("rb") as f:
-        # No NA parsing: a cell 'n/a' or 'NA' is reported as written, not as a blank.
-        book = pd.read_excel(
-            f,
-            sheet_name=None,
-            header=None,
-            dtype=object,
-            engine="openpyxl",
-            keep_default_na=False,
-            na_values=[],
-        )
+        try:
+            # No NA parsing: a cell 'n/a' or 'NA' is reported as written, not as a blank.
+            book = pd.read_excel(
+                f,
+                sheet_name=None,
+                header=None,
+                dtype=object,
+                engine="openpyxl",
+                keep_default_na=False,
+                na_values=[],
+            )
+        except (zipfile.BadZipFile, KeyError, ValueError, EOFError) as e:
+            # An .xlsx file is a zip of XML parts: a CSV, an old .xls or a truncated
+            # download saved under the sheet's name fails here, far from the file name.
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise SheetFormatError(
+                f"{title}: {path} is not an .xlsx spreadsheet ({reason}); save the "
+                "release's sheet as .xlsx under that name"
+            ) from None
     problems = []
     for worksheet, frame in book.items():
         values = frame.to_numpy(dtype=object)
