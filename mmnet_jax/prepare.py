@@ -1,27 +1,37 @@
-"""Prepare a micro-expression dataset from its manual download (``tfds build`` needs
-TensorFlow; this does the same with ``file_format='array_record'``).
+"""Prepare a micro-expression dataset from the release folder its owners sent you.
 
-Command::
+Example::
 
     python -m mmnet_jax.prepare --dataset casme2/5class --manual_dir ~/data/CASME2 \\
-        --data_dir ~/tensorflow_datasets [--image_size 224] [--frames_per_side 5] \\
-        [--face_crop | --no_face_crop] [--strict]
+        --data_dir ~/tensorflow_datasets
 
-Datasets: casme2/{5class,3class}, samm/{5class,3class}, mmew/4class,
-casme3/{4class,3class,7class}, smic/3class, megc2019/3class (see each builder's
-MANUAL_DOWNLOAD_INSTRUCTIONS for the layout of ``--manual_dir``). Prints the build report
-summary; the full report is ``build_report.json`` in the dataset's version folder.
+Builds the records with ``file_format='array_record'`` (``tfds build`` needs TensorFlow)
+and prints the build report's summary; the full report is ``build_report.json`` in the
+dataset's version folder. An existing build is reused (a note says where);
+``--overwrite`` rebuilds it from ``--manual_dir``. Exit status: 0 built or reused, 2 a
+user mistake (one ``error:`` line), 3 ``--strict`` stopped at a bad clip. Datasets, the
+files each expects and the options: README.md ("Data") and tfds_builders/README.md.
 """
 
 from __future__ import annotations
 
-import argparse
+import contextlib
+import logging
+import os
 import sys
+from collections.abc import Sequence
 
 import tensorflow_datasets as tfds
+from absl import flags
+from etils import epath
 
-import tfds_builders  # noqa: F401  (registers the builders)
+import tfds_builders
+from mmnet_jax import cli
 from tfds_builders import me_common
+
+# Exit status when --strict stops at a bad clip (kept apart from 2: the data, not the
+# command line, is at fault, and scripts tell the two apart).
+EXIT_BAD_CLIP = 3
 
 
 def prepare(
@@ -32,61 +42,192 @@ def prepare(
     frames_per_side: int | None = None,
     face_crop: bool | None = None,
     strict: bool = False,
+    overwrite: bool = False,
 ) -> tfds.core.DatasetBuilder:
     """Builds ``dataset`` (``'name/config'``) into ``data_dir``; returns the builder.
 
     ``None`` options keep the config's defaults (224 px, 5 frames per side, the config's
-    face crop). Raises what the builder raises (missing files, strict-mode faults).
+    face crop). An existing build is reused unless ``overwrite`` (then it is deleted and
+    rebuilt from ``manual_dir``). Raises what the builder raises (missing files,
+    strict-mode faults).
     """
-    builder = tfds.builder(
-        dataset,
-        data_dir=data_dir,
-        file_format="array_record",
-        image_size=image_size,
-        frames_per_side=frames_per_side,
-        face_crop=face_crop,
-        strict=strict or None,
+    builder = _builder(dataset, data_dir, image_size, frames_per_side, face_crop, strict)
+    mode = (
+        tfds.download.GenerateMode.REUSE_CACHE_IF_EXISTS  # no downloads; data made afresh
+        if overwrite
+        else tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS
     )
     builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=manual_dir)
+        download_config=tfds.download.DownloadConfig(manual_dir=manual_dir, download_mode=mode)
     )
     return builder
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--dataset", required=True, help="name/config, e.g. casme2/5class")
-    parser.add_argument("--manual_dir", required=True, help="the folder of the release")
-    parser.add_argument("--data_dir", required=True, help="TFDS data_dir to write into")
-    parser.add_argument("--image_size", type=int, default=None, help="default 224")
-    parser.add_argument("--frames_per_side", type=int, default=None, help="default 5")
-    crop = parser.add_mutually_exclusive_group()
-    crop.add_argument("--face_crop", dest="face_crop", action="store_true", default=None)
-    crop.add_argument("--no_face_crop", dest="face_crop", action="store_false")
-    parser.add_argument(
-        "--strict", action="store_true", help="fail on the first bad clip (default: report it)"
+def _builder(dataset, data_dir, image_size, frames_per_side, face_crop, strict):
+    with _quiet_tfds():
+        return tfds.builder(
+            dataset,
+            data_dir=data_dir,
+            file_format="array_record",
+            image_size=image_size,
+            frames_per_side=frames_per_side,
+            face_crop=face_crop,
+            strict=strict or None,
+        )
+
+
+@contextlib.contextmanager
+def _quiet_tfds():
+    """TFDS's warnings while looking a builder up: that a derived config ("5class_32px")
+    is custom and that a folder not built yet has no dataset_info.json. Both are expected
+    here, so they are kept off the terminal, where the line that matters is the error or
+    the report."""
+    absl_logger = logging.getLogger("absl")
+    level = absl_logger.level
+    absl_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        absl_logger.setLevel(level)
+
+
+def _release_builder(dataset: str) -> type[me_common.ClipBuilder]:
+    """The builder class of ``--dataset`` (``name[/config][:version]``).
+
+    Raises:
+      cli.UserError: naming the known builders, or the known configs of the builder.
+    """
+    name, _, config = dataset.split(":")[0].partition("/")
+    known = tfds_builders.RELEASE_BUILDERS
+    if name not in known:
+        listing = "; ".join(f"{n}/{{{','.join(b.builder_configs)}}}" for n, b in known.items())
+        hint = " (train.py generates synthetic_me itself)" if name == "synthetic_me" else ""
+        cli.fail(f"--dataset {dataset}: unknown dataset{hint}; prepare builds {listing}")
+    builder_cls = known[name]
+    if config and config not in builder_cls.builder_configs:
+        cli.fail(
+            f"--dataset {dataset}: {name} has no config {config!r}; "
+            f"known: {', '.join(builder_cls.builder_configs)}"
+        )
+    return builder_cls
+
+
+def _check_manual_dir(manual_dir: epath.Path, builder_cls: type[me_common.ClipBuilder]) -> None:
+    """A missing, non-folder or empty ``--manual_dir``: one line naming it and what the
+    builder expects there (TFDS would raise an AssertionError traceback)."""
+    expects = f"{builder_cls.name} expects {builder_cls.expected_files()}"
+    if not manual_dir.exists():
+        cli.fail(f"--manual_dir {manual_dir}: no such folder; {expects}")
+    if not manual_dir.is_dir():
+        cli.fail(f"--manual_dir {manual_dir}: not a folder; {expects}")
+    if not any(manual_dir.iterdir()):
+        cli.fail(f"--manual_dir {manual_dir}: the folder is empty; {expects}")
+
+
+def _define(fv: flags.FlagValues) -> None:
+    flags.DEFINE_string(
+        "dataset", None, "name/config, e.g. casme2/5class (README.md lists them)", flag_values=fv
     )
-    args = parser.parse_args(argv)
+    flags.DEFINE_string(
+        "manual_dir", None, "the folder of the release, as its owners sent it", flag_values=fv
+    )
+    flags.DEFINE_string("data_dir", None, "TFDS data_dir to write into", flag_values=fv)
+    flags.DEFINE_integer(
+        "image_size",
+        None,
+        "side of the stored square frames (default 224)",
+        lower_bound=8,
+        flag_values=fv,
+    )
+    flags.DEFINE_integer(
+        "frames_per_side",
+        None,
+        "frames stored on the onset side and on the apex side (default 5)",
+        lower_bound=1,
+        flag_values=fv,
+    )
+    flags.DEFINE_boolean(
+        "face_crop",
+        None,
+        "crop each clip to the Haar face box of its onset frame (--no_face_crop: never); "
+        "default: the config's (on for SAMM)",
+        flag_values=fv,
+    )
+    flags.DEFINE_boolean(
+        "strict",
+        False,
+        "stop at the first clip that would be skipped or estimated (default: report it)",
+        flag_values=fv,
+    )
+    flags.DEFINE_boolean(
+        "overwrite",
+        False,
+        "delete an existing build in --data_dir and rebuild it from --manual_dir "
+        "(default: reuse it)",
+        flag_values=fv,
+    )
+    for name in ("dataset", "manual_dir", "data_dir"):
+        flags.mark_flag_as_required(name, flag_values=fv)
+
+
+def _body(fv: flags.FlagValues, positional: list[str]) -> int:
+    cli.no_positional(positional)
+    builder_cls = _release_builder(fv.dataset)
+    manual_dir = epath.Path(fv.manual_dir).expanduser()
+    data_dir = epath.Path(fv.data_dir).expanduser()
+    _check_manual_dir(manual_dir, builder_cls)
+    if data_dir.exists() and not data_dir.is_dir():
+        cli.fail(f"--data_dir {data_dir}: is a file, not a folder")
+    options = dict(
+        image_size=fv.image_size,
+        frames_per_side=fv.frames_per_side,
+        face_crop=fv.face_crop,
+        strict=fv.strict,
+    )
+    existing = _builder(fv.dataset, str(data_dir), **options)
+    with _quiet_tfds():
+        reuse = existing.is_prepared() and not fv.overwrite
+    if reuse:
+        _note_reuse(existing, manual_dir)
     try:
         builder = prepare(
-            args.dataset,
-            args.manual_dir,
-            args.data_dir,
-            image_size=args.image_size,
-            frames_per_side=args.frames_per_side,
-            face_crop=args.face_crop,
-            strict=args.strict,
+            fv.dataset, str(manual_dir), str(data_dir), overwrite=fv.overwrite, **options
         )
-    except (me_common.SourceNotFoundError, me_common.SheetFormatError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     except me_common.BadClipError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 3
+        print(cli.error_line(_first_line(e)), file=sys.stderr)
+        return EXIT_BAD_CLIP
+    except (me_common.SourceNotFoundError, me_common.SheetFormatError) as e:
+        cli.fail(_first_line(e))
+    except me_common.NoClipsError as e:
+        cli.fail(f"{_first_line(e).rstrip('.')}; the summary above says why")
     report = me_common.read_report(builder)
     print(me_common.summarize(report, max_clips=20))
     print(f"report: {builder.data_dir}/{me_common.REPORT_FILENAME}")
-    return 0
+    return cli.EXIT_OK
+
+
+def _note_reuse(builder: tfds.core.DatasetBuilder, manual_dir: epath.Path) -> None:
+    """Say that the existing build is reused, what it was made from, and how to rebuild."""
+    try:
+        made_from = me_common.read_report(builder).get("manual_dir")
+    except (OSError, ValueError):
+        made_from = None
+    source = f" (made from {made_from})" if made_from else ""
+    if made_from and made_from != os.path.abspath(os.fspath(manual_dir)):
+        source = f" (made from {made_from}, not from --manual_dir)"
+    cli.note(
+        f"reusing the existing build in {builder.data_dir}{source}; "
+        "--overwrite rebuilds it from --manual_dir"
+    )
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return cli.run(__doc__, _define, _body, argv)
 
 
 if __name__ == "__main__":

@@ -1,23 +1,27 @@
 """TFDS builders of the micro-expression releases; importing this registers them all.
 
 ``tfds.builder('casme2/5class', data_dir=..., file_format='array_record')`` then works
-for casme2, samm, mmew, casme3, smic, megc2019 (and synthetic_me when present).
+for casme2, samm, mmew, casme3, smic, megc2019 and synthetic_me.
 """
 
-import importlib
-import pathlib
+from tfds_builders.casme2 import casme2_dataset_builder
+from tfds_builders.casme3 import casme3_dataset_builder
+from tfds_builders.megc2019 import megc2019_dataset_builder
+from tfds_builders.mmew import mmew_dataset_builder
+from tfds_builders.samm import samm_dataset_builder
+from tfds_builders.smic import smic_dataset_builder
+from tfds_builders.synthetic_me import synthetic_me_dataset_builder  # noqa: F401
 
-from tfds_builders.casme2 import casme2_dataset_builder  # noqa: F401
-from tfds_builders.casme3 import casme3_dataset_builder  # noqa: F401
-from tfds_builders.megc2019 import megc2019_dataset_builder  # noqa: F401
-from tfds_builders.mmew import mmew_dataset_builder  # noqa: F401
-from tfds_builders.samm import samm_dataset_builder  # noqa: F401
-from tfds_builders.smic import smic_dataset_builder  # noqa: F401
-
-# The synthetic builder is its own package, written separately: register it once its
-# package exists.
-_SYNTHETIC = pathlib.Path(__file__).parent / "synthetic_me"
-if (_SYNTHETIC / "__init__.py").exists():
-    importlib.import_module("tfds_builders.synthetic_me")
-    if (_SYNTHETIC / "synthetic_me_dataset_builder.py").exists():
-        importlib.import_module("tfds_builders.synthetic_me.synthetic_me_dataset_builder")
+# The builders of licence-gated releases, which `python -m mmnet_jax.prepare` builds from
+# a manual download (synthetic_me is generated, by train.py itself).
+RELEASE_BUILDERS = {
+    builder.name: builder
+    for builder in (
+        casme2_dataset_builder.Builder,
+        samm_dataset_builder.Builder,
+        mmew_dataset_builder.Builder,
+        casme3_dataset_builder.Builder,
+        smic_dataset_builder.Builder,
+        megc2019_dataset_builder.Builder,
+    )
+}

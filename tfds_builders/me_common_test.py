@@ -1,6 +1,4 @@
-"""Unit tests of the shared builder machinery, and of the preparation command."""
-
-import json
+"""Unit tests of the shared builder machinery (the command: tests/test_prepare_cli.py)."""
 
 import cv2
 import numpy as np
@@ -8,7 +6,6 @@ import openpyxl
 import pytest
 from etils import epath
 
-from mmnet_jax import prepare
 from tfds_builders import me_common
 from tfds_builders import testing as t
 from tfds_builders.casme2 import casme2_dataset_builder as casme2
@@ -123,7 +120,7 @@ def test_sheet_without_a_needed_column(tmp_path):
 
 
 def test_haar_cascade_ships_and_finds_no_face_in_noise():
-    assert me_common._face_cascade() is not None
+    assert me_common.frames._face_cascade() is not None
     noise = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)
     assert me_common.detect_face(noise) is None
 
@@ -142,7 +139,7 @@ def test_face_box_from_onset_applied_to_all_frames(tmp_path, monkeypatch):
         calls.append(int(rgb[0, 0, 0]))
         return (10, 5, 30, 25)
 
-    monkeypatch.setattr(me_common, "detect_face", fake_detect)
+    monkeypatch.setattr(me_common.frames, "detect_face", fake_detect)
     config = me_common.derived_config(
         casme2.Builder.builder_configs["5class"], image_size=20, frames_per_side=2, face_crop=True
     )
@@ -154,31 +151,3 @@ def test_face_box_from_onset_applied_to_all_frames(tmp_path, monkeypatch):
     np.testing.assert_array_equal(record.onset_frames[0], np.full((20, 20, 3), 201, np.uint8))
     np.testing.assert_array_equal(record.apex_frames[0], np.full((20, 20, 3), 205, np.uint8))
     assert plan.notes == []
-
-
-def test_prepare_command(tmp_path, capsys):
-    code = prepare.main(
-        [
-            "--dataset=smic/3class",
-            f"--manual_dir={t.dummy_data('smic')}",
-            f"--data_dir={tmp_path}",
-            "--image_size=16",
-            "--frames_per_side=2",
-        ]
-    )
-    assert code == 0
-    out = capsys.readouterr().out
-    assert "smic/3class_16px_2f: 4 clips, 3 written" in out
-    assert "skipped, missing frames: 1: s2/s2_ne_02" in out
-    report_path = tmp_path / "smic" / "3class_16px_2f" / "1.0.0" / me_common.REPORT_FILENAME
-    assert json.loads(report_path.read_text())["counts"]["written"] == 3
-
-
-def test_prepare_command_errors(tmp_path, capsys):
-    (tmp_path / "manual" / "notes").mkdir(parents=True)
-    args = [f"--manual_dir={tmp_path / 'manual'}", f"--data_dir={tmp_path / 'data'}"]
-    assert prepare.main(["--dataset=casme2/5class", *args]) == 2
-    assert "CASME2-coding-20190701.xlsx" in capsys.readouterr().err
-    args = [f"--manual_dir={t.dummy_data('smic')}", f"--data_dir={tmp_path / 'data'}"]
-    assert prepare.main(["--dataset=smic/3class", "--image_size=8", "--strict", *args]) == 3
-    assert "s2/s2_ne_02" in capsys.readouterr().err

@@ -61,6 +61,11 @@ class Builder(me_common.ClipBuilder):
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release."}
     HOMEPAGE = "https://facial-micro-expressiongc.github.io/MEGC2019/"
+    EXPECTED_FILES = (
+        "the three releases in folders casme2/, samm/ and smic/ (e.g. "
+        f"casme2/{casme2.LAYOUT.sheet_names[0]}, samm/{samm.LAYOUT.sheet_names[0]}, "
+        f"smic/{smic.EXAMPLE_FRAME})"
+    )
     BUILDER_CONFIGS = [
         me_common.make_config(
             "3class",

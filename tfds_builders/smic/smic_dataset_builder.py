@@ -113,6 +113,7 @@ class Builder(me_common.ClipBuilder):
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release."}
     HOMEPAGE = "https://www.oulu.fi/cmvs/node/41319"
+    EXPECTED_FILES = f"the HS frames laid out as {EXAMPLE_FRAME}; no sheet"
     BUILDER_CONFIGS = [
         me_common.make_config(
             "3class",

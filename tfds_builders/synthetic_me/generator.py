@@ -20,7 +20,7 @@ existing ones unchanged, and a frame rendered twice is the same array.
 
 Public API: :data:`CLASS_NAMES`, :data:`ACTION_UNITS`, :func:`class_names`,
 :class:`Identity`, :class:`ClipSpec`, :func:`sample_identity`, :func:`sample_clip`,
-:func:`plan_dataset`, :func:`render_frame`, :func:`render_frames`, :func:`render_clip`,
+:func:`plan_dataset`, :func:`render_frame`, :func:`render_frames`,
 :func:`expression_mask`.
 """
 
@@ -704,11 +704,6 @@ def render_frames(
         if f not in cache:
             cache[f] = render_frame(identity, spec, int(f), image_size)
     return [cache[f] for f in frames]
-
-
-def render_clip(identity: Identity, spec: ClipSpec, image_size: int) -> list[np.ndarray]:
-    """Every frame from onset to offset (for viewing; records store only a few)."""
-    return render_frames(identity, spec, range(spec.onset, spec.offset + 1), image_size)
 
 
 def expression_mask(

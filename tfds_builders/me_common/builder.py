@@ -1,0 +1,174 @@
+"""The builder base: :class:`ClipBuilder`, the shared body of the micro-expression
+builders (find sources, check each clip, load its frames, write the report)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import tensorflow_datasets as tfds
+from absl import logging
+from etils import epath
+
+from tfds_builders import clip_features as cf
+from tfds_builders.me_common.checks import (
+    DUPLICATE_CLIP,
+    ESTIMATED,
+    KEPT,
+    NO_SUBJECT_OR_CLIP,
+    SKIPPED,
+    UNREADABLE_FRAME,
+    ClipProblem,
+    check_clip,
+)
+from tfds_builders.me_common.config import MeConfig, derived_config, env_strict
+from tfds_builders.me_common.errors import BadClipError, NoClipsError
+from tfds_builders.me_common.files import FolderIndex
+from tfds_builders.me_common.frames import load_record
+from tfds_builders.me_common.report import BuildReport, summarize
+from tfds_builders.me_common.sheets import load_sheet_source
+from tfds_builders.me_common.sources import SheetLayout, Source
+
+
+class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    """Shared body of the micro-expression builders (one record per clip, one split).
+
+    Subclasses set ``BUILDER_CONFIGS`` (of :class:`MeConfig`), ``MANUAL_DOWNLOAD_INSTRUCTIONS``,
+    ``HOMEPAGE`` and either ``LAYOUT`` (a sheet-based release) or their own
+    :meth:`_find_sources`.
+
+    Extra constructor keywords (also through ``tfds.builder(name, **kwargs)``):
+      image_size, frames_per_side, face_crop: data options; a value other than the
+        config's makes a derived config with its own name (``5class_32px``), so each
+        variant has its own data folder.
+      strict: fail on the first bad clip (default: environment ``MMNET_TFDS_STRICT``).
+    """
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    HOMEPAGE = ""
+    LAYOUT: SheetLayout | None = None
+    # What ``manual_dir`` must hold, in a few words (for messages); derived from LAYOUT
+    # when empty.
+    EXPECTED_FILES = ""
+
+    def __init__(
+        self,
+        *,
+        config: str | MeConfig | None = None,
+        image_size: int | None = None,
+        frames_per_side: int | None = None,
+        face_crop: bool | None = None,
+        strict: bool | None = None,
+        **kwargs: Any,
+    ):
+        if image_size is not None or frames_per_side is not None or face_crop is not None:
+            base = config
+            if base is None:
+                base = self.BUILDER_CONFIGS[0]
+            elif isinstance(base, str):
+                base = self.builder_configs.get(base.split(":")[0])
+                if base is None:
+                    raise ValueError(
+                        f"{self.name}: unknown config {config!r}; "
+                        f"known: {', '.join(self.builder_configs)}"
+                    )
+            config = derived_config(base, image_size, frames_per_side, face_crop)
+        self.strict = env_strict() if strict is None else bool(strict)
+        super().__init__(config=config, **kwargs)
+
+    @classmethod
+    def expected_files(cls) -> str:
+        """What the release folder must hold, in one line: ``'the sheet X (or Y) and frames
+        laid out as Cropped/sub01/...'``."""
+        if cls.EXPECTED_FILES or cls.LAYOUT is None:
+            return cls.EXPECTED_FILES
+        first, *others = cls.LAYOUT.sheet_names
+        alternatives = f" (or {', '.join(others)})" if others else ""
+        return (
+            f"the annotation sheet {first}{alternatives} and frames laid out as "
+            f"{cls.LAYOUT.example_frame}"
+        )
+
+    @property
+    def me_config(self) -> MeConfig:
+        config = self.builder_config
+        assert isinstance(config, MeConfig)
+        return config
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        config = self.me_config
+        return self.dataset_info_from_configs(
+            features=cf.clip_features(
+                list(config.class_names), config.image_size, config.frames_per_side
+            ),
+            homepage=self.HOMEPAGE or None,
+        )
+
+    def _find_sources(self, manual_dir: epath.Path) -> tuple[list[Source], list[dict]]:
+        """The releases to read and the sheet rows that name no clip."""
+        if self.LAYOUT is None:
+            raise NotImplementedError
+        source, broken = load_sheet_source(self.LAYOUT, manual_dir)
+        return [source], broken
+
+    def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+        manual_dir = epath.Path(os.path.abspath(dl_manager.manual_dir))
+        sources, broken = self._find_sources(manual_dir)
+        return {"train": self._generate_examples(sources, broken, manual_dir)}
+
+    def _generate_examples(self, sources: list[Source], broken: list[dict], manual_dir):
+        config = self.me_config
+        report = BuildReport(
+            self.name, config, str(self.version), os.fspath(manual_dir), self.strict
+        )
+        index = FolderIndex()
+        seen: set[str] = set()
+        for item in broken:
+            reason = item.get("reason", NO_SUBJECT_OR_CLIP)
+            problem = ClipProblem(SKIPPED, reason, item["detail"], item["file"])
+            self._fail_if_strict(item["id"], problem)
+            report.add(item["id"], SKIPPED, [problem])
+        for source in sources:
+            report.sources[source.name] = source.describe()
+            if source.face_crop is None:
+                report.sources[source.name]["face_crop"] = config.face_crop
+            for clip in source.clips:
+                if clip.key in seen:
+                    problem = ClipProblem(
+                        SKIPPED, DUPLICATE_CLIP, "an earlier row has the same key", clip.where
+                    )
+                    self._fail_if_strict(clip.key, problem)
+                    report.add(clip.key, SKIPPED, [problem])
+                    continue
+                seen.add(clip.key)
+                plan, problems = check_clip(clip, config, source.frame_root, index)
+                for problem in problems:
+                    self._fail_if_strict(clip.key, problem)
+                if plan is None:
+                    report.add(clip.key, problems[0].outcome, problems)
+                    continue
+                try:
+                    record = load_record(plan, config, index, source.face_crop)
+                except OSError as e:
+                    problem = ClipProblem(SKIPPED, UNREADABLE_FRAME, str(e), os.fspath(plan.folder))
+                    self._fail_if_strict(clip.key, problem)
+                    report.add(clip.key, SKIPPED, [problem])
+                    continue
+                outcome = ESTIMATED if plan.estimated_reasons else KEPT
+                report.add(clip.key, outcome, problems, label=plan.label)
+                for text in plan.notes:
+                    report.note(clip.key, text)
+                yield record.to_example(config.frames_per_side)
+        path = report.write(self.data_dir)
+        summary = summarize(report.to_dict())
+        logging.info("Build report written to %s\n%s", path, summary)
+        print(summary, flush=True)
+        if not report.counts[KEPT] + report.counts[ESTIMATED]:
+            raise NoClipsError(f"{self.name}/{config.name}: no clip could be built.\n{summary}")
+
+    def _fail_if_strict(self, clip_id: str, problem: ClipProblem) -> None:
+        if self.strict and problem.bad:
+            raise BadClipError(
+                f"strict mode: clip {clip_id} ({problem.file}): {problem.reason}: {problem.detail}"
+            )

@@ -1,0 +1,124 @@
+"""The build report: counts by outcome and reason, the clips per reason and per-clip notes,
+written as ``build_report.json`` in the builder's ``data_dir`` version folder; a short
+summary for people (:func:`summarize`) and :func:`read_report` for a prepared builder."""
+
+from __future__ import annotations
+
+import collections
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import tensorflow_datasets as tfds
+from etils import epath
+
+from tfds_builders.me_common.checks import (
+    ESTIMATED,
+    EXCLUDED,
+    KEPT,
+    OUTCOMES,
+    SKIPPED,
+    ClipProblem,
+)
+from tfds_builders.me_common.config import MeConfig
+
+REPORT_FILENAME = "build_report.json"
+
+
+class BuildReport:
+    """Counts by outcome and reason, the clips per reason, and per-clip notes.
+
+    JSON layout (``build_report.json``)::
+
+        {"dataset", "config", "version", "manual_dir", "strict",
+         "sources": {name: {"sheet", "frames", "rows"}},
+         "counts": {"clips", "written", "kept", "estimated", "skipped", "excluded"},
+         "labels": {class name: records written},
+         "reasons": {outcome: {reason: count}},
+         "clips": {outcome: {reason: [{"id", "detail", "file"}]}},
+         "notes": [{"id", "note"}]}
+
+    ``clips`` covers every clip of the sources: kept + estimated + skipped + excluded.
+    An estimated clip is counted under its first reason; its detail lists them all.
+    """
+
+    def __init__(self, dataset: str, config: MeConfig, version: str, manual_dir: str, strict: bool):
+        self.dataset = dataset
+        self.config = config
+        self.version = version
+        self.manual_dir = manual_dir
+        self.strict = strict
+        self.sources: dict[str, dict[str, Any]] = {}
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.labels: collections.Counter[str] = collections.Counter()
+        self.reasons: dict[str, collections.Counter[str]] = {
+            o: collections.Counter() for o in OUTCOMES[1:]
+        }
+        self.clips: dict[str, dict[str, list[dict[str, str]]]] = {o: {} for o in OUTCOMES[1:]}
+        self.notes: list[dict[str, str]] = []
+
+    def add(self, clip_id: str, outcome: str, problems: Sequence[ClipProblem] = (), label=None):
+        self.counts[outcome] += 1
+        if label is not None:
+            self.labels[label] += 1
+        if outcome == KEPT or not problems:
+            return
+        first = problems[0]
+        self.reasons[outcome][first.reason] += 1
+        detail = "; ".join(p.detail if p is first else f"{p.reason}: {p.detail}" for p in problems)
+        self.clips[outcome].setdefault(first.reason, []).append(
+            {"id": clip_id, "detail": detail, "file": first.file}
+        )
+
+    def note(self, clip_id: str, text: str) -> None:
+        self.notes.append({"id": clip_id, "note": text})
+
+    def to_dict(self) -> dict[str, Any]:
+        counts = {o: self.counts[o] for o in OUTCOMES}
+        return {
+            "dataset": self.dataset,
+            "config": self.config.name,
+            "version": self.version,
+            "manual_dir": self.manual_dir,
+            "strict": self.strict,
+            "sources": self.sources,
+            "counts": {
+                "clips": sum(counts.values()),
+                "written": counts[KEPT] + counts[ESTIMATED],
+                **counts,
+            },
+            "labels": {name: self.labels[name] for name in self.config.class_names},
+            "reasons": {o: dict(sorted(c.items())) for o, c in self.reasons.items()},
+            "clips": self.clips,
+            "notes": self.notes,
+        }
+
+    def write(self, folder: epath.PathLike) -> epath.Path:
+        path = epath.Path(folder) / REPORT_FILENAME
+        path.write_text(json.dumps(self.to_dict(), indent=1, ensure_ascii=False) + "\n")
+        return path
+
+
+def summarize(report: Mapping[str, Any], max_clips: int = 5) -> str:
+    """A few lines for people: counts, labels, then each reason with its first clips."""
+    counts = report["counts"]
+    lines = [
+        f"{report['dataset']}/{report['config']}: {counts['clips']} clips, "
+        f"{counts['written']} written ({counts['kept']} kept, {counts['estimated']} with an "
+        f"estimated apex), {counts['skipped']} skipped, {counts['excluded']} excluded by "
+        "the class map",
+        "  labels: " + ", ".join(f"{k} {v}" for k, v in report["labels"].items()),
+    ]
+    for outcome in (ESTIMATED, SKIPPED, EXCLUDED):
+        for reason, clips in report["clips"].get(outcome, {}).items():
+            shown = ", ".join(c["id"] for c in clips[:max_clips])
+            more = f", ... (+{len(clips) - max_clips})" if len(clips) > max_clips else ""
+            lines.append(f"  {outcome}, {reason}: {len(clips)}: {shown}{more}")
+    if report.get("notes"):
+        lines.append(f"  notes: {len(report['notes'])} (e.g. {report['notes'][0]['note']})")
+    return "\n".join(lines)
+
+
+def read_report(builder: tfds.core.DatasetBuilder) -> dict[str, Any]:
+    """The build report of a prepared builder."""
+    return json.loads((epath.Path(builder.data_dir) / REPORT_FILENAME).read_text())
