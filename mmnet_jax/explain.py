@@ -39,8 +39,7 @@ def _explain(graphdef, state, onset, apex):
     model = nnx.merge(graphdef, state)
     onset_n, apex_n = frames.normalize(onset), frames.normalize(apex)
     logits, maps = model(onset_n, apex_n, return_attention=True)
-    # The main branch's input, as in MMNet.features: apex - onset, normalised space.
-    return {"logits": logits, "attention": [m[..., 0] for m in maps], "motion": apex_n - onset_n}
+    return {"logits": logits, "attention": [m[..., 0] for m in maps]}
 
 
 def attention_maps(
@@ -55,7 +54,13 @@ def attention_maps(
     parts = predict.batched(
         lambda o, a: _explain(graphdef, state, o, a), [onset, apex], max(batch_size, 1)
     )
-    return jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
+    out = jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
+    # The main branch's input (MMNet.features: apex - onset in normalised space), computed
+    # here from the uint8 frames: exact zeros where they agree. Taken from the compiled
+    # program, XLA's rounding leaves ~1e-7 there, which the display stretch blows up.
+    step = np.float32(255.0) * np.asarray(frames.STD, np.float32)
+    out["motion"] = (apex.astype(np.float32) - onset.astype(np.float32)) / step
+    return out
 
 
 def stretch_motion(motion: np.ndarray, percentile: float = 99.5) -> np.ndarray:
@@ -150,7 +155,7 @@ def render_pair(
     lo, hi = scale
     mappable = cm.ScalarMappable(colors.Normalize(lo, hi if hi > lo else lo + 1), "jet")
     bar = fig.colorbar(mappable, ax=list(axes[1]), fraction=0.03, pad=0.01)
-    bar.set_label(f"attention, one scale for all stages ({lo:.3g}..{hi:.3g})", fontsize=9)
+    bar.set_label(f"attention {lo:.3g}..{hi:.3g}, all stages", fontsize=9)
     k = record["predicted_index"]
     fig.suptitle(f"{name}: {record['predicted_class']} (p = {probs[k]:.3f})", fontsize=12)
     figure_path = out_dir / f"{name}_explain.png"
@@ -213,11 +218,11 @@ def _define(fv: flags.FlagValues) -> None:
 
 def _body(fv: flags.FlagValues, positional: list[str]) -> int:
     cli.no_positional(positional)
+    if not fv.out:
+        cli.fail("--out is required: the folder for the pictures (see --help)")
     load = model_dir.loader_from_flags(fv)
     pairs = inputs.pairs_from_flags(fv)
     inputs.check_files(pairs)
-    if not fv.out:
-        cli.fail("--out is required: the folder for the pictures (see --help)")
     out = Path(fv.out)
     if out.exists() and not out.is_dir():
         cli.fail(f"--out {out} exists and is not a folder")

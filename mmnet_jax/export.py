@@ -295,9 +295,9 @@ def _body(fv, positional: list[str]) -> int:
     from mmnet_jax import cli, model_dir  # noqa: PLC0415
 
     cli.no_positional(positional)
-    load_model = model_dir.loader_from_flags(fv)
     if not fv.out:
         cli.fail("--out is required: the export file to write (see --help)")
+    load_model = model_dir.loader_from_flags(fv)
     platforms = tuple(p.strip() for p in fv.platforms if p.strip())
     if not platforms:
         cli.fail("--platforms is empty: give e.g. --platforms cpu,cuda,tpu")

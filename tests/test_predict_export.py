@@ -320,6 +320,13 @@ def test_export_cli(assets, capsys, tmp_path):
     summary = json.loads(out)
     assert summary["check"]["max_rel_diff"] < 1e-5 and summary["platforms"] == ["cpu"]
     assert export.read_metadata(out_file)["source"]["workdir"] == str(assets["workdir"])
+    # The README's other export flags, spelled as documented.
+    argv = ["--model_dir", assets["model_dir"], "--out", out_file, "--input", "float32"]
+    code, out, err = run(capsys, export.main, [*argv, "--platforms", "cpu,cuda", "--no_check"])
+    assert code == 0, err
+    summary = json.loads(out)
+    assert "check" not in summary and summary["platforms"] == ["cpu", "cuda"]
+    assert export.load(out_file).input_dtype == "float32"
 
 
 # ---------------------------------------------------------------------------------------
@@ -355,6 +362,10 @@ def test_attention_maps_shapes(assets):
     assert [a.shape for a in result["attention"]] == [(1, 16, 16), (1, 8, 8), (1, 4, 4), (1, 2, 2)]
     assert all(0 <= a.min() and a.max() <= 1 for a in result["attention"])
     np.testing.assert_allclose(result["logits"], reference_logits(model, onset, apex), rtol=1e-5)
+    want = frames.normalize(apex) - frames.normalize(onset)
+    np.testing.assert_allclose(result["motion"], want, rtol=0, atol=1e-6)
+    same = explain.attention_maps(model, onset, onset)["motion"]
+    assert not same.any()  # equal frames: no motion at all, not rounding noise
 
 
 # ---------------------------------------------------------------------------------------
