@@ -1,47 +1,26 @@
-"""Bring official PyTorch MMNet weights over: state dict -> ``MMNet``, and a command.
+"""Bring official PyTorch MMNet weights over: state dict -> ``MMNet``, and a command that
+writes a model directory (see ``mmnet_jax.model_dir``) for predict, export and fine-tuning.
 
-The official state dict (PyTorch layouts: conv OIHW, Linear (out, in)) maps onto this
-model's parameters as follows (``k`` = 1..4 for the CA stages, ``i`` for PC blocks):
+Example:
 
-==========================================  ==========================================
-official                                    mmnet_jax
-==========================================  ==========================================
-``conv_act.0`` / ``conv_act.1``             ``main_branch.stem_conv1`` / ``stem_bn1``
-``main_branch.conv1`` / ``main_branch.bn1`` ``main_branch.stem_conv2`` / ``stem_bn2``
-``main_branch.layer{k}.0.conv1/bn1/...``    ``main_branch.blocks[k-1].conv1/bn1/...``
-``...attn.0`` / ``...attn.1``               ``...attn_conv`` / ``...attn_bn``
-``...downsample.0`` / ``...downsample.1``   ``...down_conv`` / ``...down_bn``
-``vit_pos.patch_embed.proj``                ``pc.patch_embed``
-``vit_pos.pos_embed``                       ``pc.pos_embed``
-``vit_pos.blocks.{i}.norm1/attn.qkv/...``   ``pc.blocks[i].norm1/attn.qkv/...``
-``vit_pos.blocks.{i}.mlp.fc1/fc2``          ``pc.blocks[i].fc1/fc2``
-``vit_pos.norm``                            ``pc.norm``
-``main_branch.fc``                          ``head`` (columns reordered CHW -> HWC)
-==========================================  ==========================================
+    python -m mmnet_jax.convert --weights mmnet_casme2.pth --preset 5class --out models/casme2_5
 
-Entries the official forward pass never uses (``timeembed``, ``pos.*``,
-``vit_pos.cls_token``, ``vit_pos.head.*``, ``vit_pos.to_Mask.*``, ``head.*``, ``head1.*``,
-``*.num_batches_tracked``) are ignored.
-
-Command::
-
-    python -m mmnet_jax.convert --weights official.pth --preset 5class --out DIR
-    python -m mmnet_jax.convert --weights weights.npz --preset 3class --out DIR
-
-writes a model directory (see ``mmnet_jax.checkpoint``) that prediction, export and
-fine-tuning load.
+Reads ``.pth``/``.pt`` (needs torch) or ``.npz``. How the official names map onto this
+model: ``official_name_map``. More in README.md, "Official weights".
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
+import os
 import re
 import sys
-from collections.abc import Mapping
+import zipfile
+from collections.abc import Mapping, Sequence
 
 import jax.numpy as jnp
 import numpy as np
+from absl import flags
 from flax import nnx
 
 from mmnet_jax.models import MMNet, MMNetConfig
@@ -82,7 +61,31 @@ def _linear(torch_prefix: str, path: tuple) -> dict:
 
 
 def official_name_map(config: MMNetConfig) -> dict[str, tuple[tuple, str]]:
-    """Official state-dict name -> (path in ``nnx.state(MMNet)``, layout transform)."""
+    """Official state-dict name -> (path in ``nnx.state(MMNet)``, layout transform).
+
+    The official state dict (PyTorch layouts: conv OIHW, Linear (out, in)) maps onto this
+    model's parameters as follows (``k`` = 1..4 for the CA stages, ``i`` for PC blocks):
+
+    ==========================================  ==========================================
+    official                                    mmnet_jax
+    ==========================================  ==========================================
+    ``conv_act.0`` / ``conv_act.1``             ``main_branch.stem_conv1`` / ``stem_bn1``
+    ``main_branch.conv1`` / ``main_branch.bn1`` ``main_branch.stem_conv2`` / ``stem_bn2``
+    ``main_branch.layer{k}.0.conv1/bn1/...``    ``main_branch.blocks[k-1].conv1/bn1/...``
+    ``...attn.0`` / ``...attn.1``               ``...attn_conv`` / ``...attn_bn``
+    ``...downsample.0`` / ``...downsample.1``   ``...down_conv`` / ``...down_bn``
+    ``vit_pos.patch_embed.proj``                ``pc.patch_embed``
+    ``vit_pos.pos_embed``                       ``pc.pos_embed``
+    ``vit_pos.blocks.{i}.norm1/attn.qkv/...``   ``pc.blocks[i].norm1/attn.qkv/...``
+    ``vit_pos.blocks.{i}.mlp.fc1/fc2``          ``pc.blocks[i].fc1/fc2``
+    ``vit_pos.norm``                            ``pc.norm``
+    ``main_branch.fc``                          ``head`` (columns reordered CHW -> HWC)
+    ==========================================  ==========================================
+
+    Entries the official forward pass never uses (``timeembed``, ``pos.*``,
+    ``vit_pos.cls_token``, ``vit_pos.head.*``, ``vit_pos.to_Mask.*``, ``head.*``, ``head1.*``,
+    ``*.num_batches_tracked``) are ignored.
+    """
     m: dict[str, tuple[tuple, str]] = {}
     mb = ("main_branch",)
     m["conv_act.0.weight"] = (mb + ("stem_conv1", "kernel"), _CONV)
@@ -204,22 +207,39 @@ def mmnet_to_torch(model: MMNet) -> dict[str, np.ndarray]:
     }
 
 
-def load_state_dict(path: str) -> dict[str, np.ndarray]:
-    """Read an official state dict from ``.npz`` or ``.pth``/``.pt`` (needs torch)."""
+def load_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Read an official state dict from ``.npz`` or ``.pth``/``.pt`` (needs torch).
+
+    Raises:
+      FileNotFoundError: no such file.
+      ImportError: a ``.pth`` file without PyTorch installed.
+      ValueError: the file cannot be read as a state dict (the message names it).
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"weights file not found: {path}")
     if path.endswith(".npz"):
-        with np.load(path) as z:
-            return {k: z[k] for k in z.files}
+        try:
+            with np.load(path) as z:
+                return {k: z[k] for k in z.files}
+        except (OSError, ValueError, zipfile.BadZipFile) as e:
+            raise ValueError(f"{path}: not a readable .npz state dict ({e})") from None
     try:
         import torch  # noqa: PLC0415 - optional dependency
-    except ImportError as e:
-        raise SystemExit(
+    except ImportError:
+        raise ImportError(
             f"reading {path} needs PyTorch: pip install 'mmnet_jax[torch]', or save the "
             "state dict as .npz"
-        ) from e
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+        ) from None
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - torch raises many kinds for a bad file
+        raise ValueError(f"{path}: not a readable PyTorch state dict ({e})") from None
     for key in ("state_dict", "model", "net"):
         if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
             obj = obj[key]
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path}: holds a {type(obj).__name__}, not a state dict")
     out = {}
     for k, v in obj.items():
         k = k.removeprefix("module.")  # DataParallel checkpoints
@@ -227,35 +247,65 @@ def load_state_dict(path: str) -> dict[str, np.ndarray]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    from mmnet_jax import checkpoint  # noqa: PLC0415 - keeps the library import light
-
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--weights", required=True, help="official state dict: .pth or .npz")
-    parser.add_argument("--preset", choices=["5class", "3class"], default="5class")
-    parser.add_argument("--num_classes", type=int, default=None, help="override head width")
-    parser.add_argument(
-        "--antialias", action="store_true", help="anti-aliased PC resize (newer torchvision)"
+def _define(fv: flags.FlagValues) -> None:
+    flags.DEFINE_string("weights", None, "official state dict: .pth or .npz; required",
+                        flag_values=fv)  # fmt: skip
+    flags.DEFINE_enum("preset", "5class", ["5class", "3class"], "official architecture",
+                      flag_values=fv)  # fmt: skip
+    flags.DEFINE_integer(
+        "num_classes", None, "head width (default: from the weights)", flag_values=fv
     )
-    parser.add_argument("--class_names", default=None, help="comma-separated, in label order")
-    parser.add_argument("--out", required=True, help="model directory to write")
-    args = parser.parse_args(argv)
-    preset = MMNetConfig.official_5class if args.preset == "5class" else MMNetConfig.official_3class
-    config = preset(pc_resize_antialias=args.antialias)
-    sd = load_state_dict(args.weights)
-    if args.num_classes is None and "main_branch.fc.weight" in sd:
+    flags.DEFINE_boolean(
+        "antialias", False, "anti-aliased PC resize (weights trained with newer torchvision)",
+        flag_values=fv,
+    )  # fmt: skip
+    flags.DEFINE_list(
+        "class_names", None, "comma-separated class names, in label order", flag_values=fv
+    )
+    flags.DEFINE_string("out", None, "model directory to write; required", flag_values=fv)
+
+
+def _body(fv: flags.FlagValues, positional: list[str]) -> int:
+    from mmnet_jax import cli, model_dir  # noqa: PLC0415 - keeps the library import light
+
+    cli.no_positional(positional)
+    if not fv.weights:
+        cli.fail("--weights is required: the official state dict (.pth or .npz)")
+    if not fv.out:
+        cli.fail("--out is required: the model directory to write")
+    if os.path.exists(fv.out) and not os.path.isdir(fv.out):
+        cli.fail(f"--out {fv.out} exists and is not a folder")
+    preset = MMNetConfig.official_5class if fv.preset == "5class" else MMNetConfig.official_3class
+    config = preset(pc_resize_antialias=fv.antialias)
+    try:
+        sd = load_state_dict(fv.weights)
+    except (OSError, ImportError, ValueError) as e:
+        cli.fail(str(e))
+    if fv.num_classes is not None:
+        config = dataclasses.replace(config, num_classes=fv.num_classes)
+    elif "main_branch.fc.weight" in sd:
         config = dataclasses.replace(
             config, num_classes=int(np.shape(sd["main_branch.fc.weight"])[0])
         )
-    elif args.num_classes is not None:
-        config = dataclasses.replace(config, num_classes=args.num_classes)
-    model = mmnet_from_torch(sd, config)
-    names = args.class_names.split(",") if args.class_names else None
-    checkpoint.save_model(
-        args.out, model, class_names=names, source=f"converted from {args.weights}"
-    )
-    print(f"wrote {args.out} ({config.num_classes} classes, {args.preset})")
+    try:
+        model = mmnet_from_torch(sd, config)
+    except (KeyError, ValueError) as e:
+        cli.fail(f"{fv.weights}: {e.args[0] if e.args else e}")
+    try:
+        model_dir.save(
+            fv.out, model, class_names=fv.class_names, source=f"converted from {fv.weights}"
+        )
+    except ValueError as e:  # class names that do not fit the head
+        cli.fail(f"--class_names: {e}")
+    print(f"wrote {fv.out} ({config.num_classes} classes, {fv.preset})")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command; returns the exit status (0 ok, 2 user error with one line, 130)."""
+    from mmnet_jax import cli  # noqa: PLC0415
+
+    return cli.run(__doc__, _define, _body, argv)
 
 
 if __name__ == "__main__":

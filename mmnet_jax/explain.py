@@ -1,31 +1,21 @@
 """Show where a trained MMNet looks: its four CA attention maps and the motion it reads.
 
-Command (same model and input options as ``mmnet_jax.predict``)::
+Example:
 
-    python -m mmnet_jax.explain --workdir WORKDIR --onset A.jpg --apex B.jpg --out OUT_DIR
-    python -m mmnet_jax.explain --workdir WORKDIR --clip_dir D --onset_frame 46 \\
-        --apex_frame 59 --out OUT_DIR
-    python -m mmnet_jax.explain --model_dir MODEL_DIR --csv pairs.csv --out OUT_DIR
+    python -m mmnet_jax.explain --workdir runs/synthetic --onset onset.png --apex apex.png \\
+        --out pictures/
 
-For each pair it writes, under OUT_DIR (``<id>`` is the pair's id, made file-safe):
-
-- ``<id>_explain.png``: one figure, as in the paper's figures: the onset and apex
-  frames, the motion image, the class probabilities, and the attention map of each CA
-  stage overlaid on the onset frame;
-- ``<id>_stage1.png`` .. ``<id>_stage4.png``: each stage's map over the onset frame;
-- ``<id>_motion.png``: the motion image.
-
-The maps are the continuous attention of the CA blocks (each stage's sigmoid map times
-the pooled map of the stage before; 112/56/28/14 px at 224), upsampled bilinearly to the
-onset frame's own size and min-max stretched for display (the figure states each map's
-raw range). The motion image is apex - onset in the model's normalised input space,
-stretched symmetrically: mid-grey is no change, the 99.5th percentile of |motion| maps
-to black or white. Paths written are printed to stdout, one per line.
+Takes the model and input flags of mmnet_jax.predict. For each pair it writes, under
+--out: ``<id>_explain.png`` (onset, apex, motion, class probabilities and the four CA
+stages' attention over the onset frame, with a colourbar), ``<id>_stage1.png`` ..
+``<id>_stage4.png`` and ``<id>_motion.png``, and prints the paths. The four stages share
+one colour scale per pair, from the smallest to the largest attention value of any stage
+(stated on the colourbar), so the stages compare directly. More in README.md, "Use a
+trained model".
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
 import os
 import re
@@ -36,24 +26,24 @@ from pathlib import Path
 import cv2
 import jax
 import numpy as np
+from absl import flags
 from flax import nnx
 
-from mmnet_jax import io_utils, predict
+from mmnet_jax import cli, frames, inputs, model_dir, predict
 
 STAGES = 4
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _explain(graphdef, norm, state, onset, apex):
+@functools.partial(jax.jit, static_argnums=0)
+def _explain(graphdef, state, onset, apex):
     model = nnx.merge(graphdef, state)
-    onset_n, apex_n = predict._normalize(onset, norm), predict._normalize(apex, norm)
+    onset_n, apex_n = frames.normalize(onset), frames.normalize(apex)
     logits, maps = model(onset_n, apex_n, return_attention=True)
-    # The main branch's input, as in MMNet.features: apex - onset, normalised space.
-    return {"logits": logits, "attention": [m[..., 0] for m in maps], "motion": apex_n - onset_n}
+    return {"logits": logits, "attention": [m[..., 0] for m in maps]}
 
 
 def attention_maps(
-    model: nnx.Module, meta: dict, onset: np.ndarray, apex: np.ndarray, batch_size: int = 8
+    model: nnx.Module, onset: np.ndarray, apex: np.ndarray, batch_size: int = 8
 ) -> dict:
     """Logits, attention and motion for uint8 RGB NHWC frames (N, S, S, 3) at model size.
 
@@ -61,11 +51,16 @@ def attention_maps(
     CA maps, (N, h, w) each, values in [0, 1]), ``motion`` (N, S, S, 3) float32.
     """
     graphdef, state = nnx.split(model)
-    norm = predict.norm_key(meta)
     parts = predict.batched(
-        lambda o, a: _explain(graphdef, norm, state, o, a), [onset, apex], max(batch_size, 1)
+        lambda o, a: _explain(graphdef, state, o, a), [onset, apex], max(batch_size, 1)
     )
-    return jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
+    out = jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
+    # The main branch's input (MMNet.features: apex - onset in normalised space), computed
+    # here from the uint8 frames: exact zeros where they agree. Taken from the compiled
+    # program, XLA's rounding leaves ~1e-7 there, which the display stretch blows up.
+    step = np.float32(255.0) * np.asarray(frames.STD, np.float32)
+    out["motion"] = (apex.astype(np.float32) - onset.astype(np.float32)) / step
+    return out
 
 
 def stretch_motion(motion: np.ndarray, percentile: float = 99.5) -> np.ndarray:
@@ -75,25 +70,36 @@ def stretch_motion(motion: np.ndarray, percentile: float = 99.5) -> np.ndarray:
     return np.clip(127.5 + 127.5 * motion / m, 0, 255).astype(np.uint8)
 
 
-def stretch_map(a: np.ndarray) -> np.ndarray:
-    """A map min-max scaled to [0, 1] (all zeros when it is constant)."""
-    lo, hi = float(a.min()), float(a.max())
-    return (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
+def shared_scale(maps: Sequence[np.ndarray]) -> tuple[float, float]:
+    """One colour scale for several attention maps: (smallest, largest) value of any."""
+    lo = min(float(a.min()) for a in maps)
+    hi = max(float(a.max()) for a in maps)
+    return lo, hi
 
 
-def overlay(frame: np.ndarray, attention: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-    """An attention map (h, w), upsampled to the frame's size, stretched and coloured
-    (jet), blended over an RGB uint8 frame (H, W, 3)."""
+def colour(values: np.ndarray, scale: tuple[float, float]) -> np.ndarray:
+    """Values -> uint8 RGB through the jet colour map, ``scale`` (lo, hi) mapped to its
+    ends (matplotlib's map, the one the figure's colourbar shows)."""
+    import matplotlib  # noqa: PLC0415 - only to draw
+
+    lo, hi = scale
+    unit = np.clip((values - lo) / (hi - lo), 0, 1) if hi > lo else np.zeros_like(values)
+    return np.uint8(np.round(255 * matplotlib.colormaps["jet"](unit)[..., :3]))
+
+
+def overlay(
+    frame: np.ndarray, attention: np.ndarray, scale: tuple[float, float], alpha: float = 0.5
+) -> np.ndarray:
+    """An attention map (h, w), upsampled bilinearly to the frame's size and coloured on
+    ``scale`` (see :func:`colour`), blended over an RGB uint8 frame (H, W, 3)."""
     h, w = frame.shape[:2]
     up = cv2.resize(attention.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-    heat = cv2.applyColorMap(np.uint8(np.round(255 * stretch_map(up))), cv2.COLORMAP_JET)
-    heat = heat[..., ::-1]  # BGR -> RGB
-    return np.uint8(np.round((1 - alpha) * frame + alpha * heat))
+    return np.uint8(np.round((1 - alpha) * frame + alpha * colour(up, scale)))
 
 
 def _write_rgb(path: Path, rgb: np.ndarray) -> Path:
     if not cv2.imwrite(str(path), np.ascontiguousarray(rgb[..., ::-1])):
-        raise io_utils.UserError(f"cannot write {path}")
+        raise OSError(f"cannot write {path}")
     return path
 
 
@@ -112,16 +118,18 @@ def render_pair(
     four maps (h, w), ``motion`` (S, S, 3) in normalised space, ``record`` a
     ``predict.records`` entry.
     """
+    from matplotlib import cm, colors  # noqa: PLC0415
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415
     from matplotlib.figure import Figure  # noqa: PLC0415
 
     h, w = onset.shape[:2]
     motion_rgb = cv2.resize(stretch_motion(motion), (w, h), interpolation=cv2.INTER_LINEAR)
-    overlays = [overlay(onset, a) for a in attention]
+    scale = shared_scale(attention)
+    overlays = [overlay(onset, a, scale) for a in attention]
     written = [_write_rgb(out_dir / f"{name}_stage{k + 1}.png", o) for k, o in enumerate(overlays)]
     written.append(_write_rgb(out_dir / f"{name}_motion.png", motion_rgb))
 
-    fig = Figure(figsize=(13, 6.8), dpi=100)
+    fig = Figure(figsize=(14, 6.8), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(2, 4)
     panels = [(onset, "onset"), (apex, "apex"), (motion_rgb, "motion (apex - onset)")]
@@ -144,9 +152,12 @@ def render_pair(
     for ax in [*axes[0, :3], *axes[1]]:
         ax.set_xticks([])
         ax.set_yticks([])
+    lo, hi = scale
+    mappable = cm.ScalarMappable(colors.Normalize(lo, hi if hi > lo else lo + 1), "jet")
+    bar = fig.colorbar(mappable, ax=list(axes[1]), fraction=0.03, pad=0.01)
+    bar.set_label(f"attention {lo:.3g}..{hi:.3g}, all stages", fontsize=9)
     k = record["predicted_index"]
     fig.suptitle(f"{name}: {record['predicted_class']} (p = {probs[k]:.3f})", fontsize=12)
-    fig.tight_layout()
     figure_path = out_dir / f"{name}_explain.png"
     fig.savefig(figure_path)
     return [figure_path, *written]
@@ -160,24 +171,25 @@ def safe_name(text: str) -> str:
 def explain_pairs(
     model: nnx.Module,
     meta: dict,
-    pairs: Sequence[io_utils.Pair],
+    pairs: Sequence[inputs.Pair],
     out_dir: str | os.PathLike,
     *,
     batch_size: int = 8,
-    warn: io_utils.Warn = io_utils.warn_stderr,
+    warn: frames.Warn = cli.note,
 ) -> list[Path]:
     """Write the images described in the module docstring for each pair; returns paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    names = io_utils.class_names(model, meta)
+    names = model_dir.class_names(model.config.num_classes, meta)
     size = model.config.image_size
     used: dict[str, int] = {}
     written: list[Path] = []
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start : start + batch_size]
-        onsets, onset = io_utils.load_frames([p.onset for p in chunk], size, "onset", warn)
-        apexes, apex = io_utils.load_frames([p.apex for p in chunk], size, "apex", warn)
-        result = attention_maps(model, meta, onset, apex, batch_size)
+        onset, apex = predict.load_pairs(
+            [p.onset for p in chunk], [p.apex for p in chunk], size, [p.id for p in chunk], warn
+        )
+        result = attention_maps(model, onset.model_input, apex.model_input, batch_size)
         recs = predict.records(result["logits"], names)
         for i, pair in enumerate(chunk):
             name = safe_name(pair.id)
@@ -186,39 +198,50 @@ def explain_pairs(
                 name = f"{name}_{used[name]}"
             maps = [a[i] for a in result["attention"]]
             written += render_pair(
-                out, name, onsets[i], apexes[i], maps, result["motion"][i], recs[i]
+                out,
+                name,
+                onset.originals[i],
+                apex.originals[i],
+                maps,
+                result["motion"][i],
+                recs[i],
             )
     return written
 
 
-def _main(argv: list[str] | None) -> int:
-    parser = argparse.ArgumentParser(
-        description="Write attention-map and motion images of onset/apex frame pairs."
-    )
-    io_utils.add_model_args(parser)
-    io_utils.add_input_args(parser)
-    parser.add_argument("--out", required=True, help="folder for the PNG files")
-    parser.add_argument("--batch_size", type=int, default=8, help="pairs per forward pass")
-    args = parser.parse_args(argv)
-    load = io_utils.model_loader(args.workdir, args.model_dir, args.fold)
-    pairs = io_utils.pairs_from_args(args)
-    predict.check_files(pairs)
-    out = Path(args.out)
+def _define(fv: flags.FlagValues) -> None:
+    model_dir.define_flags(fv)
+    inputs.define_flags(fv)
+    flags.DEFINE_string("out", None, "folder for the PNG files (created); required", flag_values=fv)
+    flags.DEFINE_integer("batch_size", 8, "pairs per forward pass", lower_bound=1, flag_values=fv)
+
+
+def _body(fv: flags.FlagValues, positional: list[str]) -> int:
+    cli.no_positional(positional)
+    if not fv.out:
+        cli.fail("--out is required: the folder for the pictures (see --help)")
+    load = model_dir.loader_from_flags(fv)
+    pairs = inputs.pairs_from_flags(fv)
+    inputs.check_files(pairs)
+    out = Path(fv.out)
     if out.exists() and not out.is_dir():
-        raise io_utils.UserError(f"--out {out} exists and is not a folder")
+        cli.fail(f"--out {out} exists and is not a folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise io_utils.UserError(f"cannot create the output folder {out}: {e}") from None
+        cli.fail(f"cannot create the output folder {out}: {e}")
     model, meta = load()
-    for path in explain_pairs(model, meta, pairs, out, batch_size=max(args.batch_size, 1)):
-        print(path)
+    try:
+        for path in explain_pairs(model, meta, pairs, out, batch_size=fv.batch_size):
+            print(path)
+    except (frames.FrameError, OSError) as e:
+        cli.fail(str(e))
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """The command; returns the exit status (2 for user errors, with a message)."""
-    return io_utils.run_cli(_main, argv)
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command; returns the exit status (0 ok, 2 user error with one line, 130)."""
+    return cli.run(__doc__, _define, _body, argv)
 
 
 if __name__ == "__main__":

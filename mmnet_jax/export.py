@@ -1,50 +1,27 @@
-"""A trained MMNet as one self-contained file: serialized StableHLO (``jax.export``).
+"""Export a trained MMNet as one self-contained file: serialized StableHLO (``jax.export``)
+and its metadata in a zip archive, loadable with plain JAX.
 
-Command::
+Example:
 
-    python -m mmnet_jax.export --workdir WORKDIR --out mmnet.mmnetx
-    python -m mmnet_jax.export --workdir WORKDIR --fold sub01 --out sub01.mmnetx
-    python -m mmnet_jax.export --model_dir MODEL_DIR --out m.mmnetx \\
-        [--input uint8|float32] [--platforms cpu,cuda,tpu] [--no_check]
+    python -m mmnet_jax.export --workdir runs/synthetic --out mmnet.export.zip
 
-Using it needs only ``jax`` and ``numpy`` (no Flax, no mmnet model code)::
-
-    from mmnet_jax import export
-    model = export.load("mmnet.mmnetx")
-    logits = model(onset, apex)        # (B, S, S, 3) uint8 RGB each -> (B, C) float32
-    model.class_names, model.image_size, model.metadata
-
-What the function computes: by default (``--input uint8``) it takes the onset and apex
-frames as uint8 RGB NHWC face crops, (B, S, S, 3) with S = ``image_size``, and does the
-training preprocessing inside (scale by 1/255, ImageNet mean/std), so callers only
-resize. With ``--input float32`` it takes frames already normalised (float32 NHWC, as
-``mmnet_jax.frames.normalize`` makes them). It returns logits (B, num_classes)
-float32 (apply a softmax for probabilities). The batch dimension B is symbolic: any batch
-size works without re-exporting. The weights are constants inside the program. The file
-runs on the platforms it was exported for (default cpu, cuda and tpu).
-
-File format (``mmnet_jax.export/1``): a zip archive holding
-
-- ``metadata.json``: ``format``, ``class_names``, ``num_classes``, ``image_size``,
-  ``inputs`` and ``outputs`` (name, shape with ``"batch"`` for B, dtype, layout,
-  channels, value range), ``preprocess`` (constants, and whether the program applies
-  them), ``mmnet_config``, ``platforms``, ``jax_version``, ``jaxlib_version``,
-  ``calling_convention_version``, ``source``, ``exported_sha256``;
-- ``exported.bin``: the bytes of ``jax.export.Exported.serialize()``;
-- ``README.txt``: how to load it with plain JAX.
-
-``jax.export`` keeps serialized programs loadable by later JAX releases for a
-compatibility window (see the JAX documentation on export compatibility).
+Then, needing only jax and numpy: ``m = mmnet_jax.export.load("mmnet.export.zip")``;
+``m(onset, apex)`` takes uint8 RGB NHWC frames (B, S, S, 3), S = ``m.image_size``, and
+returns logits (B, C) float32 (with ``--input float32``: frames normalised by
+``mmnet_jax.frames.normalize``). The batch size B is symbolic. The archive holds
+``metadata.json`` (class names, input and output specs, preprocessing, versions),
+``exported.bin`` (``jax.export.Exported.serialize()``) and ``README.txt``; zip's CRC-32
+guards the program's bytes. More in README.md, "Use a trained model".
 """
 
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import os
 import sys
 import zipfile
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -103,22 +80,21 @@ def export_model(
     """
     from flax import nnx  # noqa: PLC0415 - load() must not need Flax
 
-    from mmnet_jax import frames, io_utils, predict  # noqa: PLC0415
+    from mmnet_jax import frames, model_dir  # noqa: PLC0415
 
     if input_dtype not in INPUT_DTYPES:
         raise ValueError(f"input_dtype must be one of {INPUT_DTYPES}, got {input_dtype!r}")
     model.eval()
     config = model.config
     size = config.image_size
-    names = io_utils.class_names(model, meta)
-    norm = predict.norm_key(meta)
+    names = model_dir.class_names(config.num_classes, meta)
     graphdef, state = nnx.split(model)
 
     def forward(onset: jax.Array, apex: jax.Array) -> jax.Array:
         # The weights are closed over, so they become constants of the exported program.
         m = nnx.merge(graphdef, state)
         if input_dtype == "uint8":
-            onset, apex = predict._normalize(onset, norm), predict._normalize(apex, norm)
+            onset, apex = frames.normalize(onset), frames.normalize(apex)
         return m(onset, apex).astype(jnp.float32)
 
     (batch,) = jax.export.symbolic_shape("batch")
@@ -142,7 +118,7 @@ def export_model(
         "outputs": [{"name": "logits", "shape": ["batch", config.num_classes], "dtype": "float32"}],
         "input_description": _input_text(input_dtype, size),
         "preprocess": {
-            **(meta.get("preprocess") or frames.constants(size)),
+            **frames.constants(size),
             "applied_inside": input_dtype == "uint8",
             "resize": "square resize to image_size (area filter down, bilinear up)",
         },
@@ -153,7 +129,6 @@ def export_model(
         "calling_convention_version": exported.calling_convention_version,
         "source": {**(source or {}), "model_source": meta.get("source", "")},
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "exported_sha256": hashlib.sha256(blob).hexdigest(),
     }
     readme = _README.format(
         format=FORMAT,
@@ -254,19 +229,32 @@ def _open(path: str | os.PathLike, with_blob: bool = False) -> tuple[dict, bytes
     if not os.path.isfile(path):
         raise FileNotFoundError(f"export file not found: {path}")
     try:
-        with zipfile.ZipFile(path) as z:
-            names = set(z.namelist())
-            if METADATA_NAME not in names or EXPORTED_NAME not in names:
-                raise ValueError(
-                    f"{path}: not an MMNet export file (needs {METADATA_NAME} and {EXPORTED_NAME})"
-                )
-            metadata = json.loads(z.read(METADATA_NAME))
-            blob = z.read(EXPORTED_NAME) if with_blob else None
+        archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile:
         raise ValueError(f"{path}: not an MMNet export file (not a zip archive)") from None
+    with archive:
+        names = set(archive.namelist())
+        if METADATA_NAME not in names or EXPORTED_NAME not in names:
+            raise ValueError(
+                f"{path}: not an MMNet export file (needs {METADATA_NAME} and {EXPORTED_NAME})"
+            )
+        try:
+            metadata = json.loads(_read(archive, METADATA_NAME, path))
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: {METADATA_NAME} is not valid JSON ({e})") from None
+        blob = _read(archive, EXPORTED_NAME, path) if with_blob else None
     if metadata.get("format") != FORMAT:
         raise ValueError(f"{path}: format {metadata.get('format')!r}, expected {FORMAT!r}")
     return metadata, blob
+
+
+def _read(archive: zipfile.ZipFile, name: str, path) -> bytes:
+    """A member's bytes; zipfile checks them against the CRC-32 stored in the archive
+    (the file's one integrity check)."""
+    try:
+        return archive.read(name)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+        raise ValueError(f"{path}: {name} is damaged ({e}); export the model again") from None
 
 
 def load(path: str | os.PathLike) -> ExportedMMNet:
@@ -277,70 +265,72 @@ def load(path: str | os.PathLike) -> ExportedMMNet:
       ValueError: not an export file, or its program bytes are damaged.
     """
     metadata, blob = _open(path, with_blob=True)
-    digest = metadata.get("exported_sha256")
-    if digest and hashlib.sha256(blob).hexdigest() != digest:
-        raise ValueError(f"{path}: {EXPORTED_NAME} does not match its checksum (damaged file)")
     exported = jax.export.deserialize(bytearray(blob))
     return ExportedMMNet(exported, metadata)
 
 
-def _main(argv: list[str] | None) -> int:
-    import argparse  # noqa: PLC0415
+def _define(fv) -> None:
+    # Imported here: load() needs only jax and numpy.
+    from absl import flags  # noqa: PLC0415
 
-    from mmnet_jax import io_utils  # noqa: PLC0415
+    from mmnet_jax import model_dir  # noqa: PLC0415
 
-    parser = argparse.ArgumentParser(
-        description="Export a trained MMNet as one jax.export file (StableHLO + metadata)."
-    )
-    io_utils.add_model_args(parser)
-    parser.add_argument("--out", required=True, help="file to write (a zip archive)")
-    parser.add_argument(
-        "--input",
-        choices=INPUT_DTYPES,
-        default="uint8",
-        help="uint8: RGB frames 0..255, normalised inside (default); float32: normalised",
-    )
-    parser.add_argument(
-        "--platforms",
-        default=",".join(DEFAULT_PLATFORMS),
-        help="comma-separated jax platforms to lower for (default cpu,cuda,tpu)",
-    )
-    parser.add_argument(
-        "--no_check",
-        action="store_true",
-        help="skip comparing the exported program with the model on random frames",
-    )
-    args = parser.parse_args(argv)
-    platforms = tuple(p.strip() for p in args.platforms.split(",") if p.strip())
-    load = io_utils.model_loader(args.workdir, args.model_dir, args.fold)
-    out_dir = os.path.dirname(os.path.abspath(args.out))
+    model_dir.define_flags(fv)
+    flags.DEFINE_string("out", None, "file to write (a zip archive); required", flag_values=fv)
+    flags.DEFINE_enum(
+        "input", "uint8", INPUT_DTYPES, "uint8: RGB frames 0..255, normalised inside "
+        "(default); float32: frames already normalised", flag_values=fv,
+    )  # fmt: skip
+    flags.DEFINE_list(
+        "platforms", list(DEFAULT_PLATFORMS), "comma-separated jax platforms to lower for",
+        flag_values=fv,
+    )  # fmt: skip
+    flags.DEFINE_boolean(
+        "check", True, "compare the exported program with the model on random frames "
+        "(--no_check skips it)", flag_values=fv,
+    )  # fmt: skip
+
+
+def _body(fv, positional: list[str]) -> int:
+    from mmnet_jax import cli, model_dir  # noqa: PLC0415
+
+    cli.no_positional(positional)
+    if not fv.out:
+        cli.fail("--out is required: the export file to write (see --help)")
+    load_model = model_dir.loader_from_flags(fv)
+    platforms = tuple(p.strip() for p in fv.platforms if p.strip())
+    if not platforms:
+        cli.fail("--platforms is empty: give e.g. --platforms cpu,cuda,tpu")
+    out_dir = os.path.dirname(os.path.abspath(fv.out))
     if not os.path.isdir(out_dir):
-        raise io_utils.UserError(f"output folder not found: {out_dir}")
-    model, meta = load()
-    source = {"workdir": args.workdir, "model_dir": args.model_dir, "fold": args.fold}
+        cli.fail(f"output folder not found: {out_dir} (for --out {fv.out})")
+    if os.path.isdir(fv.out):
+        cli.fail(f"--out {fv.out} is a folder: give the file to write")
+    model, meta = load_model()
+    source = {"workdir": fv.workdir, "model_dir": fv.model_dir, "fold": fv.fold}
     try:
         metadata = export_model(
-            model, meta, args.out, input_dtype=args.input, platforms=platforms, source=source
+            model, meta, fv.out, input_dtype=fv.input, platforms=platforms, source=source
         )
     except ValueError as e:  # e.g. an unknown platform name
-        raise io_utils.UserError(f"cannot export for platforms {platforms}: {e}") from None
+        cli.fail(f"cannot export for platforms {','.join(platforms)}: {e}")
     summary = {
-        "out": args.out,
-        "bytes": os.path.getsize(args.out),
+        "out": fv.out,
+        "bytes": os.path.getsize(fv.out),
         "platforms": metadata["platforms"],
         "input": metadata["input_description"],
         "class_names": metadata["class_names"],
     }
-    if not args.no_check:
-        summary["check"] = check(model, meta, args.out)
+    if fv.check:
+        summary["check"] = check(model, fv.out)
     print(json.dumps(summary, indent=2))
     return 0
 
 
-def check(model: Any, meta: dict, path: str | os.PathLike, batch_sizes=(1, 3)) -> dict:
+def check(model: Any, path: str | os.PathLike, batch_sizes=(1, 3)) -> dict:
     """Compare the export file with the model on random frames at several batch sizes
     (on the default backend); returns the largest relative difference of the logits."""
-    from mmnet_jax import predict  # noqa: PLC0415
+    from mmnet_jax import frames, predict  # noqa: PLC0415
 
     loaded = load(path)
     rng = np.random.default_rng(0)
@@ -348,9 +338,9 @@ def check(model: Any, meta: dict, path: str | os.PathLike, batch_sizes=(1, 3)) -
     onset = rng.integers(0, 256, (n, s, s, 3), dtype=np.uint8)
     apex = rng.integers(0, 256, (n, s, s, 3), dtype=np.uint8)
     # The model one pair at a time: independent of the batch sizes under test.
-    want = predict.logits_of(model, meta, onset, apex, batch_size=1)
+    want = predict.logits_of(model, onset, apex, batch_size=1)
     if loaded.input_dtype == "float32":
-        onset, apex = normalize_np(onset, meta), normalize_np(apex, meta)
+        onset, apex = frames.normalize(onset), frames.normalize(apex)
     worst = 0.0
     for b in batch_sizes:
         got = np.asarray(loaded(onset[:b], apex[:b]))
@@ -359,19 +349,11 @@ def check(model: Any, meta: dict, path: str | os.PathLike, batch_sizes=(1, 3)) -
     return {"batch_sizes": list(batch_sizes), "max_rel_diff": worst}
 
 
-def normalize_np(frames: np.ndarray, meta: dict) -> np.ndarray:
-    """uint8 frames -> the float32 normalised frames a ``--input float32`` export takes."""
-    from mmnet_jax import io_utils  # noqa: PLC0415
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command; returns the exit status (0 ok, 2 user error with one line, 130)."""
+    from mmnet_jax import cli  # noqa: PLC0415
 
-    divisor, mean, std = io_utils.normalization(meta)
-    return ((frames.astype(np.float32) / divisor - mean) / std).astype(np.float32)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """The command; returns the exit status (2 for user errors, with a message)."""
-    from mmnet_jax import io_utils  # noqa: PLC0415
-
-    return io_utils.run_cli(_main, argv)
+    return cli.run(__doc__, _define, _body, argv)
 
 
 if __name__ == "__main__":

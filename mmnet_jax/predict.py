@@ -1,31 +1,18 @@
 """Predict the micro-expression class of (onset, apex) frame pairs with a trained MMNet.
 
-Commands::
+Example:
 
-    python -m mmnet_jax.predict --workdir WORKDIR --onset onset.jpg --apex apex.jpg
-    python -m mmnet_jax.predict --workdir WORKDIR --clip_dir sub01/EP02_01f \\
-        --onset_frame 46 --apex_frame 59
-    python -m mmnet_jax.predict --workdir WORKDIR --fold sub01 --csv pairs.csv
-    python -m mmnet_jax.predict --model_dir MODEL_DIR --onset A.png --apex B.png
+    python -m mmnet_jax.predict --workdir runs/synthetic --onset onset.png --apex apex.png
 
-``--workdir`` uses the run's final model (``WORKDIR/final_model``, written when training
-with ``--config.final_model=True``), or a LOSO fold's model with ``--fold SUBJECT``;
-``--model_dir`` takes a model directory (e.g. from ``python -m mmnet_jax.convert``). The
-input options are described in ``mmnet_jax.io_utils``. Frames should be face crops like
-the training frames; they are preprocessed as in training (RGB, resized to the model's
-image size, scaled and normalised), and every conversion is noted on stderr.
-
-Prints a JSON list to stdout, one object per pair::
-
-    {"id", "onset", "apex", ["clip_dir", "onset_frame", "apex_frame"],
-     "class_names", "probabilities", "predicted_class", "predicted_index", "logits"}
-
-``probabilities`` is the softmax of ``logits``, in ``class_names`` order.
+Give the model with --workdir (its final model, or a LOSO fold's with --fold SUBJECT) or
+--model_dir, and the pairs with --onset/--apex, --clip_dir/--onset_frame/--apex_frame or
+--csv. Prints a JSON list, one object per pair: id, the input paths, class_names,
+probabilities (softmax of logits), predicted_class, predicted_index, logits. Conversions
+of the frames are noted on stderr. More in README.md, "Use a trained model".
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import os
@@ -33,31 +20,19 @@ import sys
 from collections.abc import Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
+from absl import flags
 from flax import nnx
 
-from mmnet_jax import io_utils
+from mmnet_jax import cli, frames, inputs, model_dir
 
 Images = Sequence[str | os.PathLike | np.ndarray] | np.ndarray
 
 
-def _normalize(frames: jax.Array, norm: tuple) -> jax.Array:
-    divisor, mean, std = norm
-    x = frames.astype(jnp.float32) / divisor
-    return (x - jnp.asarray(mean, jnp.float32)) / jnp.asarray(std, jnp.float32)
-
-
-def norm_key(meta: dict) -> tuple:
-    """The model's normalisation as a hashable ``(divisor, mean, std)`` (a static jit arg)."""
-    divisor, mean, std = io_utils.normalization(meta)
-    return float(divisor), tuple(float(m) for m in mean), tuple(float(s) for s in std)
-
-
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _logits(graphdef, norm, state, onset, apex):
+@functools.partial(jax.jit, static_argnums=0)
+def _logits(graphdef, state, onset, apex):
     model = nnx.merge(graphdef, state)
-    return model(_normalize(onset, norm), _normalize(apex, norm))
+    return model(frames.normalize(onset), frames.normalize(apex))
 
 
 def batched(fn, arrays: Sequence[np.ndarray], batch_size: int) -> list:
@@ -77,16 +52,12 @@ def batched(fn, arrays: Sequence[np.ndarray], batch_size: int) -> list:
     return out
 
 
-def logits_of(
-    model: nnx.Module, meta: dict, onset: np.ndarray, apex: np.ndarray, batch_size: int = 16
-) -> np.ndarray:
-    """Logits (N, C) float32 for uint8 RGB NHWC frames (N, S, S, 3) at the model's size."""
+def logits_of(model: nnx.Module, onset: np.ndarray, apex: np.ndarray, batch_size: int = 16):
+    """Logits (N, C) float32 for uint8 RGB NHWC frames (N, S, S, 3) at the model's size,
+    normalised by :func:`mmnet_jax.frames.normalize`."""
     graphdef, state = nnx.split(model)
-    norm = norm_key(meta)
-    parts = batched(
-        lambda o, a: _logits(graphdef, norm, state, o, a), [onset, apex], max(batch_size, 1)
-    )
-    return np.concatenate(parts) if parts else np.zeros((0, model.config.num_classes))
+    parts = batched(lambda o, a: _logits(graphdef, state, o, a), [onset, apex], max(batch_size, 1))
+    return np.concatenate(parts) if parts else np.zeros((0, model.config.num_classes), np.float32)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -113,6 +84,39 @@ def records(logits: np.ndarray, names: list[str]) -> list[dict]:
     return out
 
 
+def _describe(image: np.ndarray, mode: str | None) -> str:
+    h, w = image.shape[:2]
+    return f"{w}x{h} {mode or 'unknown mode'}"
+
+
+def load_pairs(
+    onset_images: Images,
+    apex_images: Images,
+    size: int,
+    ids: Sequence[str] | None = None,
+    warn: frames.Warn = cli.note,
+) -> tuple[frames.Loaded, frames.Loaded]:
+    """Onset and apex frames read and resized for the model (see
+    :func:`mmnet_jax.frames.load_frames`), with a note for each pair whose two frames
+    differ in size or colour mode: the model reads apex - onset, so such a difference
+    looks like motion and can flip the prediction."""
+    if len(onset_images) != len(apex_images):
+        raise ValueError(f"{len(onset_images)} onset frames but {len(apex_images)} apex frames")
+    onset = frames.load_frames(onset_images, size, "onset frame", warn)
+    apex = frames.load_frames(apex_images, size, "apex frame", warn)
+    for i in range(len(onset.originals)):
+        a = _describe(onset.originals[i], onset.modes[i])
+        b = _describe(apex.originals[i], apex.modes[i])
+        if a != b:
+            who = f"pair {ids[i]}" if ids is not None else f"pair {i}"
+            warn(
+                f"{who}: the onset frame is {a} but the apex frame is {b}; the model reads "
+                "their difference as motion, so the prediction may be wrong (use two frames "
+                "of the same clip, same size and mode)"
+            )
+    return onset, apex
+
+
 def predict_pairs(
     model: nnx.Module,
     meta: dict,
@@ -120,66 +124,61 @@ def predict_pairs(
     apex_images: Images,
     *,
     batch_size: int = 16,
-    warn: io_utils.Warn = io_utils.warn_stderr,
+    ids: Sequence[str] | None = None,
+    warn: frames.Warn = cli.note,
 ) -> list[dict]:
     """Class predictions for pairs of frames.
 
     Args:
-      model: an MMNet in eval mode (e.g. from ``io_utils.load_trained_model``).
-      meta: its model.json metadata (class names, preprocessing constants).
+      model: an MMNet in eval mode (e.g. from ``mmnet_jax.model_dir.load``).
+      meta: its model.json metadata (class names).
       onset_images, apex_images: equal-length sequences of image paths or RGB arrays
         (H, W), (H, W, 1|3|4), uint8 or float in [0, 1], any size; or (N, H, W, C)
         arrays. They are converted and resized to the model's size (noted to ``warn``).
       batch_size: pairs per forward pass.
+      ids: pair names for the notes (default: the pairs' indices).
 
     Returns:
       One dict per pair: ``class_names``, ``probabilities`` (softmax, summing to 1),
       ``predicted_class``, ``predicted_index``, ``logits``.
     """
-    if len(onset_images) != len(apex_images):
-        raise ValueError(f"{len(onset_images)} onset frames but {len(apex_images)} apex frames")
     size = model.config.image_size
-    _, onset = io_utils.load_frames(onset_images, size, "onset frame", warn)
-    _, apex = io_utils.load_frames(apex_images, size, "apex frame", warn)
-    logits = logits_of(model, meta, onset, apex, batch_size)
-    return records(logits, io_utils.class_names(model, meta))
+    onset, apex = load_pairs(onset_images, apex_images, size, ids, warn)
+    logits = logits_of(model, onset.model_input, apex.model_input, batch_size)
+    return records(logits, model_dir.class_names(model.config.num_classes, meta))
 
 
-def check_files(pairs: list[io_utils.Pair]) -> None:
-    """Fail early, before loading the model, when an image file is missing."""
-    for pair in pairs:
-        for what, path in (("onset", pair.onset), ("apex", pair.apex)):
-            if not path.is_file():
-                raise io_utils.UserError(f"{what} image file not found: {path} (pair {pair.id})")
+def _define(fv: flags.FlagValues) -> None:
+    model_dir.define_flags(fv)
+    inputs.define_flags(fv)
+    flags.DEFINE_integer("batch_size", 16, "pairs per forward pass", lower_bound=1, flag_values=fv)
 
 
-def _main(argv: list[str] | None) -> int:
-    parser = argparse.ArgumentParser(
-        description="Predict micro-expression classes of onset/apex frame pairs (JSON out)."
-    )
-    io_utils.add_model_args(parser)
-    io_utils.add_input_args(parser)
-    parser.add_argument("--batch_size", type=int, default=16, help="pairs per forward pass")
-    args = parser.parse_args(argv)
-    load = io_utils.model_loader(args.workdir, args.model_dir, args.fold)
-    pairs = io_utils.pairs_from_args(args)
-    check_files(pairs)
+def _body(fv: flags.FlagValues, positional: list[str]) -> int:
+    cli.no_positional(positional)
+    load = model_dir.loader_from_flags(fv)
+    pairs = inputs.pairs_from_flags(fv)
+    inputs.check_files(pairs)
     model, meta = load()
-    results = predict_pairs(
-        model,
-        meta,
-        [p.onset for p in pairs],
-        [p.apex for p in pairs],
-        batch_size=args.batch_size,
-    )
+    try:
+        results = predict_pairs(
+            model,
+            meta,
+            [p.onset for p in pairs],
+            [p.apex for p in pairs],
+            batch_size=fv.batch_size,
+            ids=[p.id for p in pairs],
+        )
+    except (frames.FrameError, OSError) as e:
+        cli.fail(str(e))
     out = [{**pair.describe(), **result} for pair, result in zip(pairs, results, strict=True)]
     print(json.dumps(out, indent=2))
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """The command; returns the exit status (2 for user errors, with a message)."""
-    return io_utils.run_cli(_main, argv)
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command; returns the exit status (0 ok, 2 user error with one line, 130)."""
+    return cli.run(__doc__, _define, _body, argv)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import zipfile
 from pathlib import Path
 
 import cv2
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from mmnet_jax import checkpoint, explain, export, frames, io_utils, predict
+from mmnet_jax import explain, export, frames, inputs, model_dir, predict
 from mmnet_jax.models import MMNet, MMNetConfig
 
 SIZE = 32
@@ -80,10 +81,10 @@ def reference_logits(model: MMNet, onset: np.ndarray, apex: np.ndarray) -> np.nd
 def assets(tmp_path_factory):
     root = tmp_path_factory.mktemp("predict")
     model = random_model(CONFIG)
-    model_dir = root / "model"
-    checkpoint.save_model(model_dir, model, class_names=CLASSES, source="random test model")
+    model_path = root / "model"
+    model_dir.save(model_path, model, class_names=CLASSES, source="random test model")
     workdir = root / "workdir"
-    checkpoint.save_model(workdir / "final_model", model, class_names=CLASSES, source="test")
+    model_dir.save(workdir / "final_model", model, class_names=CLASSES, source="test")
     rng = np.random.default_rng(1)
     images = root / "images"
     images.mkdir()
@@ -97,7 +98,7 @@ def assets(tmp_path_factory):
     return {
         "root": root,
         "model": model,
-        "model_dir": model_dir,
+        "model_dir": model_path,
         "workdir": workdir,
         "onset": write_image(images / "onset.png", onset),
         "apex": write_image(images / "apex.png", apex),
@@ -147,7 +148,7 @@ def test_predict_model_dir_and_conversions(assets, capsys):
 
 
 def test_predict_pairs_library(assets):
-    model, meta = checkpoint.load_model(assets["model_dir"])
+    model, meta = model_dir.load(assets["model_dir"])
     notes = []
     onset = np.stack([assets["onset_array"]] * 3)
     apex = [
@@ -192,7 +193,7 @@ def test_rgba_file_note(assets, capsys):
     ],
 )
 def test_frame_number(name, number):
-    assert io_utils.frame_number(name) == number
+    assert frames.frame_number(name) == number
 
 
 def test_predict_clip_dir(assets, capsys):
@@ -230,7 +231,7 @@ def test_predict_csv(assets, capsys, tmp_path):
     rel = tmp_path / "clips.csv"
     os.symlink(assets["clip"], tmp_path / "clipdir")
     rel.write_text("clip_dir,onset_frame,apex_frame\nclipdir,46,59\n")
-    (pair,) = io_utils.read_pairs_csv(rel)
+    (pair,) = inputs.read_pairs_csv(rel)
     assert pair.onset == tmp_path / "clipdir" / "reg_img46.png" and pair.id == "row2"
 
 
@@ -241,7 +242,7 @@ def test_predict_csv(assets, capsys, tmp_path):
 @pytest.fixture(scope="module")
 def exported_file(assets):
     path = assets["root"] / "model.mmnetx"
-    model, meta = checkpoint.load_model(assets["model_dir"])
+    model, meta = model_dir.load(assets["model_dir"])
     export.export_model(model, meta, path, source={"model_dir": str(assets["model_dir"])})
     return path
 
@@ -272,12 +273,12 @@ def test_export_round_trip(assets, exported_file):
 
 
 def test_export_float_input(assets, tmp_path):
-    model, meta = checkpoint.load_model(assets["model_dir"])
+    model, meta = model_dir.load(assets["model_dir"])
     path = tmp_path / "float.mmnetx"
     export.export_model(model, meta, path, input_dtype="float32", platforms=("cpu",))
     loaded = export.load(path)
     onset, apex = assets["onset_array"][None], assets["apex_array"][None]
-    got = np.asarray(loaded(export.normalize_np(onset, meta), export.normalize_np(apex, meta)))
+    got = np.asarray(loaded(frames.normalize(onset), frames.normalize(apex)))
     want = reference_logits(assets["model"], onset, apex)
     assert np.abs(got - want).max() / np.abs(want).max() < 1e-5
 
@@ -288,7 +289,7 @@ def test_export_needs_only_jax_and_commands_need_no_tfds(assets, exported_file):
     script = textwrap.dedent(
         f"""
         import sys
-        blocked = ("flax", "orbax", "mmnet_jax.models", "mmnet_jax.checkpoint")
+        blocked = ("flax", "orbax", "absl", "mmnet_jax.models", "mmnet_jax.model_dir")
         for name in blocked + ("tensorflow_datasets", "tfds_builders"):
             sys.modules[name] = None
         import numpy as np
@@ -298,7 +299,7 @@ def test_export_needs_only_jax_and_commands_need_no_tfds(assets, exported_file):
         np.save({str(assets["root"] / "y.npy")!r}, np.asarray(m(x[0], x[1])))
         for name in blocked:
             del sys.modules[name]
-        import mmnet_jax.predict, mmnet_jax.explain, mmnet_jax.io_utils
+        import mmnet_jax.predict, mmnet_jax.explain, mmnet_jax.export, mmnet_jax.convert
         """
     )
     x = np.stack([np.stack([assets["onset_array"]] * 3), np.stack([assets["apex_array"]] * 3)])
@@ -319,6 +320,13 @@ def test_export_cli(assets, capsys, tmp_path):
     summary = json.loads(out)
     assert summary["check"]["max_rel_diff"] < 1e-5 and summary["platforms"] == ["cpu"]
     assert export.read_metadata(out_file)["source"]["workdir"] == str(assets["workdir"])
+    # The README's other export flags, spelled as documented.
+    argv = ["--model_dir", assets["model_dir"], "--out", out_file, "--input", "float32"]
+    code, out, err = run(capsys, export.main, [*argv, "--platforms", "cpu,cuda", "--no_check"])
+    assert code == 0, err
+    summary = json.loads(out)
+    assert "check" not in summary and summary["platforms"] == ["cpu", "cuda"]
+    assert export.load(out_file).input_dtype == "float32"
 
 
 # ---------------------------------------------------------------------------------------
@@ -348,12 +356,16 @@ def test_explain_writes_pngs(assets, capsys, tmp_path):
 
 
 def test_attention_maps_shapes(assets):
-    model, meta = checkpoint.load_model(assets["model_dir"])
+    model, meta = model_dir.load(assets["model_dir"])
     onset, apex = assets["onset_array"][None], assets["apex_array"][None]
-    result = explain.attention_maps(model, meta, onset, apex)
+    result = explain.attention_maps(model, onset, apex)
     assert [a.shape for a in result["attention"]] == [(1, 16, 16), (1, 8, 8), (1, 4, 4), (1, 2, 2)]
     assert all(0 <= a.min() and a.max() <= 1 for a in result["attention"])
     np.testing.assert_allclose(result["logits"], reference_logits(model, onset, apex), rtol=1e-5)
+    want = frames.normalize(apex) - frames.normalize(onset)
+    np.testing.assert_allclose(result["motion"], want, rtol=0, atol=1e-6)
+    same = explain.attention_maps(model, onset, onset)["motion"]
+    assert not same.any()  # equal frames: no motion at all, not rounding noise
 
 
 # ---------------------------------------------------------------------------------------
@@ -377,12 +389,28 @@ def test_error_missing_workdir(assets, capsys, tmp_path):
 
 
 def test_error_no_final_model(assets, capsys, tmp_path):
+    pair = ["--onset", assets["onset"], "--apex", assets["apex"]]
+    err = _error(capsys, predict.main, ["--workdir", tmp_path, *pair])
+    assert f"{tmp_path} is neither a model directory" in err and "config.json is missing" in err
+    # A finished run without an all-subjects model: how to get one.
+    (tmp_path / "config.json").write_text(json.dumps({"run_config": {"final_model": False}}))
+    (tmp_path / "results.json").write_text("{}")
+    err = _error(capsys, predict.main, ["--workdir", tmp_path, *pair])
+    assert "has no final model" in err and "the run trained the LOSO folds only" in err
+    assert "--config.final_model=True" in err and "--fold SUBJECT" in err
+    err = _error(capsys, export.main, ["--workdir", tmp_path, "--out", tmp_path / "x.zip"])
+    assert "--config.final_model=True" in err
+
+
+def test_error_run_that_did_not_finish(assets, capsys, tmp_path):
+    """A run stopped on a NaN loss has config.json but no results.json or final model:
+    the advice is to fix and rerun, not to train with final_model=True."""
+    (tmp_path / "config.json").write_text(json.dumps({"run_config": {"final_model": True}}))
     argv = ["--workdir", tmp_path, "--onset", assets["onset"], "--apex", assets["apex"]]
     err = _error(capsys, predict.main, argv)
-    assert "has no final model" in err and "--config.final_model=True" in err
-    assert "--fold" in err
-    err = _error(capsys, export.main, ["--workdir", tmp_path, "--out", tmp_path / "x.mmnetx"])
-    assert "--config.final_model=True" in err
+    assert f"{tmp_path} has no final model" in err
+    assert "its run did not finish" in err and "NaN" in err and "rerun" in err
+    assert "--config.final_model=True" not in err
 
 
 def test_error_not_a_model_dir(assets, capsys, tmp_path):
@@ -418,8 +446,8 @@ def test_error_images(assets, capsys, tmp_path):
         capsys, predict.main, [*base, "--onset", assets["onset"], "--csv", tmp_path / "p.csv"]
     )
     assert "one way" in err
-    with pytest.raises(io_utils.UserError, match=r"shape \(4, 4, 2\)"):
-        io_utils.as_rgb_uint8(np.zeros((4, 4, 2), np.uint8), "frame 0")
+    with pytest.raises(frames.FrameError, match=r"shape \(4, 4, 2\)"):
+        frames.as_rgb_uint8(np.zeros((4, 4, 2), np.uint8), "frame 0")
 
 
 def test_error_clip_and_csv(assets, capsys, tmp_path):
@@ -440,37 +468,75 @@ def test_error_clip_and_csv(assets, capsys, tmp_path):
     assert f"CSV file not found: {tmp_path / 'no.csv'}" in err
 
 
-def test_fold_errors_are_clean(assets, capsys):
-    argv = ["--workdir", assets["workdir"], "--fold", "sub99"]
-    argv += ["--onset", assets["onset"], "--apex", assets["apex"]]
-    code, _, err = run(capsys, predict.main, argv)
-    assert code != 0 and "Traceback" not in err and err.startswith("error: ")
-    argv = ["--model_dir", assets["model_dir"], "--fold", "sub01"]
-    argv += ["--onset", assets["onset"], "--apex", assets["apex"]]
+def test_fold_errors_are_clean(assets, capsys, tmp_path):
+    pair = ["--onset", assets["onset"], "--apex", assets["apex"]]
+    err = _error(capsys, predict.main, ["--workdir", assets["workdir"], "--fold", "sub99", *pair])
+    assert f"{assets['workdir']} is not a training workdir" in err and "config.json" in err
+    argv = ["--model_dir", assets["model_dir"], "--fold", "sub01", *pair]
     assert "--fold selects a fold" in _error(capsys, predict.main, argv)
+    argv = ["--workdir", assets["model_dir"], "--fold", "sub01", *pair]
+    assert "is a model directory, not a training workdir" in _error(capsys, predict.main, argv)
 
 
-def test_fold_goes_through_load_from_workdir(assets, capsys, monkeypatch):
-    calls = []
-
-    def fake(workdir, fold=None):
-        calls.append((Path(workdir), fold))
-        return checkpoint.load_model(assets["model_dir"])
-
-    monkeypatch.setattr(checkpoint, "load_from_workdir", fake, raising=False)
-    argv = ["--workdir", assets["workdir"], "--fold", "sub01"]
-    argv += ["--onset", assets["onset"], "--apex", assets["apex"]]
+def test_model_directory_as_workdir(assets, capsys):
+    argv = ["--workdir", assets["model_dir"], "--onset", assets["onset"], "--apex", assets["apex"]]
     code, out, err = run(capsys, predict.main, argv)
     assert code == 0, err
-    assert calls == [(assets["workdir"], "sub01")] and len(json.loads(out)) == 1
+    assert json.loads(out)[0]["class_names"] == CLASSES
 
 
-def test_without_load_from_workdir(assets, capsys, monkeypatch):
-    monkeypatch.delattr(checkpoint, "load_from_workdir", raising=False)
-    pair = ["--onset", assets["onset"], "--apex", assets["apex"]]
-    err = _error(capsys, predict.main, ["--workdir", assets["workdir"], "--fold", "s1", *pair])
-    assert "load_from_workdir" in err
-    code, out, err = run(capsys, predict.main, ["--workdir", assets["workdir"], *pair])
+def test_note_when_onset_and_apex_differ(assets, capsys):
+    """Frames of different size or colour mode read as motion: predict says so."""
+    argv = ["--workdir", assets["workdir"], "--onset", assets["onset"], "--apex", assets["big"]]
+    code, _, err = run(capsys, predict.main, argv)
     assert code == 0, err
-    code, out, err = run(capsys, predict.main, ["--workdir", assets["model_dir"], *pair])
-    assert code == 0, err  # a model directory passed as --workdir
+    want = "note: pair onset-big: the onset frame is 32x32 RGB but the apex frame is 40x48 RGB"
+    assert want in err
+    argv = ["--workdir", assets["workdir"], "--onset", assets["gray"], "--apex", assets["apex"]]
+    code, _, err = run(capsys, predict.main, argv)
+    assert code == 0, err
+    assert "the onset frame is 32x32 L but the apex frame is 32x32 RGB" in err
+    argv = ["--workdir", assets["workdir"], "--onset", assets["onset"], "--apex", assets["apex"]]
+    code, _, err = run(capsys, predict.main, argv)
+    assert code == 0 and "note:" not in err  # a matching pair: silent
+
+
+def test_preprocess_other_than_frames_is_refused(assets, tmp_path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    os.symlink(assets["model_dir"] / "state", bad / "state")
+    meta = json.loads((assets["model_dir"] / "model.json").read_text())
+    meta["preprocess"]["mean"] = [0.5, 0.5, 0.5]
+    (bad / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=r"preprocess mean \[0.5, 0.5, 0.5\]"):
+        model_dir.load(bad)
+
+
+def test_damaged_export_is_refused(exported_file, tmp_path):
+    """The zip's CRC-32 is the export file's integrity check: one flipped byte in the
+    program is refused with a message naming the file and the member."""
+    data = bytearray(exported_file.read_bytes())
+    with zipfile.ZipFile(exported_file) as z:
+        info = z.getinfo(export.EXPORTED_NAME)
+    # Stored uncompressed: the member's bytes follow its local header.
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    data[start + info.file_size // 2] ^= 0xFF
+    damaged = tmp_path / "damaged.zip"
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=rf"{damaged}: exported.bin is damaged \(Bad CRC-32"):
+        export.load(damaged)
+    assert export.read_metadata(damaged)["format"] == export.FORMAT  # metadata is intact
+
+
+def test_explain_stages_share_one_colour_scale():
+    a = np.linspace(0.2, 0.8, 16, dtype=np.float32).reshape(4, 4)
+    maps = [a, a / 2]
+    scale = explain.shared_scale(maps)
+    assert scale == (pytest.approx(0.1), pytest.approx(0.8))
+    frame = np.zeros((4, 4, 3), np.uint8)
+    first, second = (explain.overlay(frame, m, scale) for m in maps)
+    # On a per-map stretch both maps would look the same; on one scale the weaker is bluer.
+    assert not np.array_equal(first, second)
+    assert second[..., 2].mean() > first[..., 2].mean()
+    ends = explain.colour(np.array([0.1, 0.8]), scale)
+    np.testing.assert_array_equal(ends, explain.colour(np.array([0.0, 1.0]), (0.0, 1.0)))
