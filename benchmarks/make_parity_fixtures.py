@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from functools import partial
 from typing import Any
 
 if __package__ in (None, ""):  # run as a script: make the repository root importable
@@ -52,9 +51,9 @@ RUNNING = (
     "main_branch.layer4.0.bn2.running_var",
     "main_branch.layer1.0.attn.1.running_var",
 )
-# The official training scripts' model, per variant: PC depth, MLP ratio, drop-path rate,
-# and the name of the unused head (CASME2_5.py: "head"; CASME2_3.py: "head1").
-OFFICIAL = {"5": (2, 4, 0.0, "head"), "3": (3, 2, 0.3, "head1")}
+# The unused head of each official variant (benchmarks/official_torch.OFFICIAL_VARIANTS,
+# which imports torch): the manifests' last entry.
+UNUSED_HEAD = {"5": "head", "3": "head1"}
 
 
 # --- the parts without PyTorch ---------------------------------------------------------
@@ -116,68 +115,12 @@ def fixture_keys(variant: str) -> list[str]:
 # --- the official model (PyTorch) -------------------------------------------------------
 def build_model(official_dir: str, variant: str) -> Any:
     """The official training script's ``MMNet`` with every member it builds (the state
-    dict of the manifests, unused entries included), 5-way classifier, eval mode.
-
-    Differs from the scripts only where they cannot run as written: the stem convolution
-    has ``groups=1`` (CASME2_3.py's ``groups=2`` does not divide 3 input channels), and
-    ``forward(onset, apex)`` takes the two frames it uses instead of nine.
-    """
-    import torch  # noqa: PLC0415
-    from torch import nn  # noqa: PLC0415
-
+    dict of the manifests, unused entries included), 5-way classifier, eval mode: the
+    benchmark's ``official_torch.OfficialMMNet`` with ``with_unused=True``."""
     from benchmarks import official_torch  # noqa: PLC0415  (imports torch)
 
     torchvision, _ = official_torch._import_torchvision()
-    resnet18_pos_attention, vision_transformer_pos = official_torch.import_official(official_dir)
-    depth, mlp_ratio, drop_path, head = OFFICIAL[variant]
-
-    class MMNet(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv_act = nn.Sequential(
-                nn.Conv2d(3, 180, kernel_size=3, stride=2, padding=1, bias=False, groups=1),
-                nn.BatchNorm2d(180),
-                nn.ReLU(inplace=True),
-            )
-            self.pos = nn.Sequential(
-                nn.Conv2d(3, 512, kernel_size=1, stride=1, bias=False),
-                nn.BatchNorm2d(512),
-                nn.ReLU(inplace=True),
-            )
-            self.vit_pos = vision_transformer_pos(
-                img_size=14,
-                patch_size=1,
-                embed_dim=512,
-                depth=depth,
-                num_heads=4,
-                mlp_ratio=mlp_ratio,
-                qkv_bias=True,
-                norm_layer=partial(nn.LayerNorm, eps=1e-6),
-                drop_path_rate=drop_path,
-            )
-            self.set_antialias(False)
-            self.main_branch = resnet18_pos_attention()
-            setattr(
-                self, head, nn.Sequential(nn.Dropout(p=0.5), nn.Linear(112 * 112, 38, bias=False))
-            )
-            self.timeembed = nn.Parameter(torch.zeros(1, 4, 111, 111))
-            self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-
-        def set_antialias(self, on: bool) -> None:
-            self.resize = torchvision.transforms.Resize([14, 14], antialias=on)
-
-        def pc(self, onset):
-            b = onset.shape[0]
-            return self.vit_pos(self.resize(onset)).transpose(1, 2).view(b, 512, 14, 14)
-
-        def forward(self, onset, apex):
-            out, _ = self.main_branch(self.conv_act(apex - onset), self.pc(onset))
-            return out
-
-    model = MMNet()
-    fc = model.main_branch.fc
-    if fc.out_features != 5:  # some commits of CA_block.py carry another class count
-        model.main_branch.fc = nn.Linear(fc.in_features, 5)
+    model, _ = official_torch.build_model(official_dir, torchvision, variant, with_unused=True)
     return model.eval()
 
 

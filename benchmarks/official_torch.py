@@ -138,48 +138,88 @@ def import_official(official_dir: str) -> tuple[Any, Any]:
 
 
 # --- the model ------------------------------------------------------------------------
-class OfficialMMNet(nn.Module):
-    """The official training script's ``MMNet`` (5 classes), less its unused members.
+# The official training scripts' variants: PC depth, MLP ratio, drop-path rate, and the
+# name of the head their forward never uses (CASME2_5.py: "head"; CASME2_3.py: "head1").
+OFFICIAL_VARIANTS = {"5": (2, 4, 0.0, "head"), "3": (3, 2, 0.3, "head1")}
 
-    The official class also builds ``pos``, ``head`` and ``timeembed``, which its forward
-    never uses; they are left out (no FLOPs, no gradients: AdamW's weight decay would only
+
+class OfficialMMNet(nn.Module):
+    """The official training script's ``MMNet`` with a 5-way classifier.
+
+    ``variant`` "5" is CASME2_5.py's model, "3" CASME2_3.py's (whose stem convolution has
+    ``groups=2``, which cannot divide 3 input channels: both use ``groups=1`` here).
+    ``forward(onset, apex)`` takes the two frames the official forward uses, of nine.
+    The official class also builds ``pos``, a head and ``timeembed``, which its forward
+    never uses; ``with_unused`` builds them too (the state dict of the parity fixtures),
+    else they are left out (no FLOPs, no gradients: AdamW's weight decay would only
     touch ``timeembed``, a constant zero tensor there).
     """
 
-    def __init__(self, resnet18_pos_attention, vision_transformer_pos, torchvision) -> None:
+    def __init__(
+        self,
+        resnet18_pos_attention,
+        vision_transformer_pos,
+        torchvision,
+        variant: str = "5",
+        with_unused: bool = False,
+    ) -> None:
         super().__init__()
+        depth, mlp_ratio, drop_path, head = OFFICIAL_VARIANTS[variant]
+        self._resize_cls = torchvision.transforms.Resize
         self.conv_act = nn.Sequential(
             nn.Conv2d(3, 180, kernel_size=3, stride=2, padding=1, bias=False),
             nn.BatchNorm2d(180),
             nn.ReLU(inplace=True),
         )
+        if with_unused:
+            self.pos = nn.Sequential(
+                nn.Conv2d(3, 512, kernel_size=1, stride=1, bias=False),
+                nn.BatchNorm2d(512),
+                nn.ReLU(inplace=True),
+            )
         self.vit_pos = vision_transformer_pos(
             img_size=14,
             patch_size=1,
             embed_dim=512,
-            depth=2,
+            depth=depth,
             num_heads=4,
-            mlp_ratio=4,
+            mlp_ratio=mlp_ratio,
             qkv_bias=True,
             norm_layer=partial(nn.LayerNorm, eps=1e-6),
-            drop_path_rate=0.0,
+            drop_path_rate=drop_path,
         )
         # antialias=False: the paper-era torchvision behaviour on tensors.
-        self.resize = torchvision.transforms.Resize([14, 14], antialias=False)
+        self.set_antialias(False)
         self.main_branch = resnet18_pos_attention()
+        if with_unused:
+            unused_head = nn.Sequential(nn.Dropout(p=0.5), nn.Linear(112 * 112, 38, bias=False))
+            setattr(self, head, unused_head)
+            self.timeembed = nn.Parameter(torch.zeros(1, 4, 111, 111))
+
+    def set_antialias(self, on: bool) -> None:
+        """The PC module's input resize, with or without anti-aliasing."""
+        self.resize = self._resize_cls([14, 14], antialias=on)
+
+    def pc(self, onset: torch.Tensor) -> torch.Tensor:
+        """The PC module's output laid out as a map, (B, 512, 14, 14)."""
+        b = onset.shape[0]
+        return self.vit_pos(self.resize(onset)).transpose(1, 2).view(b, 512, 14, 14)
 
     def forward(self, onset: torch.Tensor, apex: torch.Tensor) -> torch.Tensor:
-        b = onset.shape[0]
-        pos = self.vit_pos(self.resize(onset)).transpose(1, 2).view(b, 512, 14, 14)
         act = self.conv_act(apex - onset)
-        out, _ = self.main_branch(act, pos)
+        out, _ = self.main_branch(act, self.pc(onset))
         return out
 
 
-def build_model(official_dir: str, torchvision) -> tuple[OfficialMMNet, str | None]:
-    """The model, and a note if its classifier had to be set to 5 classes."""
+def build_model(
+    official_dir: str, torchvision, variant: str = "5", with_unused: bool = False
+) -> tuple[OfficialMMNet, str | None]:
+    """The model (see :class:`OfficialMMNet`), and a note if its classifier had to be set
+    to 5 classes."""
     resnet18_pos_attention, vision_transformer_pos = import_official(official_dir)
-    model = OfficialMMNet(resnet18_pos_attention, vision_transformer_pos, torchvision)
+    model = OfficialMMNet(
+        resnet18_pos_attention, vision_transformer_pos, torchvision, variant, with_unused
+    )
     fc = model.main_branch.fc
     if fc.out_features == NUM_CLASSES:
         return model, None

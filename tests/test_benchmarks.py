@@ -221,7 +221,7 @@ def test_parity_fixture_script_without_torch(tmp_path, capsys):
         for key, value in sums.items():
             np.testing.assert_allclose(value, arrays[key], rtol=1e-12, err_msg=key)
         # The unused head is named as in the official script of that variant.
-        assert manifest[-1][0].startswith(mpf.OFFICIAL[tag][3] + ".")
+        assert manifest[-1][0].startswith(mpf.UNUSED_HEAD[tag] + ".")
     assert "torch" not in sys.modules  # imported only by compute()
     assert mpf.main(["--help"]) == 0
     assert "--official_dir PATH/TO/MMNet" in capsys.readouterr().out
