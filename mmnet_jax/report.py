@@ -51,9 +51,9 @@ _OFFICIAL_VARIANTS = {
 
 SYNTHETIC_DATASET = "synthetic_me"
 SYNTHETIC_NOTICE = (
-    "**Synthetic data.** These figures are a sanity check of the pipeline (the model "
-    "learns the synthetic set's planted motion), not a result on micro-expressions: they "
-    "are not comparable to results on real ME datasets."
+    "**Synthetic data.** The clips are procedurally generated faces whose onset-to-apex "
+    "motion encodes the class: these figures are a sanity check of the pipeline, not "
+    "comparable to results on real micro-expression datasets."
 )
 FINAL_MODEL_DIR = "final_model"
 REPORT_NAME = "report.md"
