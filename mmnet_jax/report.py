@@ -4,7 +4,7 @@ The trainer calls it at the end of a run; to rewrite the report of a finished ru
 
     python -m mmnet_jax.report --workdir WORKDIR
 
-What the report holds: the README's "The run report" section.
+What the report holds: README.md, section "Train" (honest metrics, the workdir).
 """
 
 from __future__ import annotations
