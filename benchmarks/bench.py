@@ -230,10 +230,11 @@ def conv_peak(
 def model_config(
     image_size: int = 224, dtype: str = "float32", conv_impl: str = "xla", **overrides
 ) -> MMNetConfig:
-    """The official 5-class MMNet (CASME II) at ``image_size``."""
-    return MMNetConfig.official_5class(
-        image_size=image_size, dtype=dtype, conv_impl=conv_impl, **overrides
-    )
+    """The run's own model (configs/default.py: the official CASME II 5-class MMNet) at
+    ``image_size``, with ``dtype``, ``conv_impl`` and any other MMNetConfig field set."""
+    config = default_config.get_config()
+    cfg = trainer.model_config(config, num_classes=5, image_size=image_size)
+    return dataclasses.replace(cfg, dtype=dtype, conv_impl=conv_impl, **overrides)
 
 
 def train_settings(
@@ -252,24 +253,21 @@ def reference_flops(image_size: int, train: bool) -> float:
     return ref * (image_size / 224) ** 2
 
 
-# Parameter init draws ~150 random arrays; XLA compiles them several times faster with
-# "rbg" keys than with threefry ones. Only the benchmark's initial weights depend on it.
-INIT_PRNG_IMPL = "rbg"
 _INIT_FNS: dict[MMNetConfig, Callable] = {}
 
 
 def _split_model(cfg: MMNetConfig):
     """Train and eval graphdefs of ``cfg``, and freshly initialised params and state.
 
-    The initialisation is one jitted program per architecture (``INIT_PRNG_IMPL`` keys),
+    The initialisation is one jitted program per architecture (the fold trainer's
+    ``INIT_PRNG_IMPL`` keys, which XLA compiles several times faster than threefry ones),
     compiled once and rerun for fresh arrays (the train step donates what it gets):
     ``dtype`` and ``conv_impl`` change the computation, not the parameters.
     """
     abstract = nnx.eval_shape(lambda: MMNet(cfg, rngs=nnx.Rngs(0)))
     abstract.train()
     graphdef_train = nnx.split(abstract, nnx.Param, ...)[0]
-    abstract.eval()
-    graphdef_eval = nnx.split(abstract, nnx.Param, ...)[0]
+    graphdef_eval = fold_trainer.eval_graphdef(cfg)[0]
     arch = dataclasses.replace(cfg, dtype="float32", conv_impl="xla")
     if arch not in _INIT_FNS:
 
@@ -279,7 +277,7 @@ def _split_model(cfg: MMNetConfig):
             return nnx.split(model, nnx.Param, ...)[1:]
 
         _INIT_FNS[arch] = jax.jit(init)
-    params, rest = _INIT_FNS[arch](jax.random.key(0, impl=INIT_PRNG_IMPL))
+    params, rest = _INIT_FNS[arch](jax.random.key(0, impl=fold_trainer.INIT_PRNG_IMPL))
     return graphdef_train, graphdef_eval, params, rest
 
 
@@ -294,23 +292,16 @@ def _inputs(cfg: MMNetConfig, batch: int, seed: int = 3):
 
 
 def make_train_step(graphdef, tx: optax.GradientTransformation):
-    """One model's training step, the same computation as one fold of FoldTrainer's epoch.
-
-    ``step((params, rest, opt_state), onset, apex, labels) -> (new state, loss)``.
-    """
+    """The fold trainer's ``train_step`` for one model, with its state in one argument
+    (so that it can be donated): ``step((params, rest, opt_state), onset, apex, labels)
+    -> ((params, rest, opt_state), loss)``. The same computation as one fold of
+    FoldTrainer's epoch, without the batch drawing and augmentation."""
 
     def step(state, onset, apex, labels):
-        params, rest, opt_state = state
-
-        def loss_fn(p, r):
-            model = nnx.merge(graphdef, p, r, copy=True)
-            logits = model(onset, apex)
-            loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
-            return loss, nnx.split(model, nnx.Param, ...)[2]
-
-        (loss, rest), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, rest)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return (optax.apply_updates(params, updates), rest, opt_state), loss
+        params, rest, opt_state, loss, _ = fold_trainer.train_step(
+            graphdef, tx, *state, onset, apex, labels
+        )
+        return (params, rest, opt_state), loss
 
     return step
 

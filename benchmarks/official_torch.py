@@ -2,14 +2,14 @@
 
 A baseline for mmnet_jax's figures: the same figures, shapes and timing method, taken with
 the authors' own model code (their public repository muse1998/MMNet) in PyTorch. The official
-code is not part of this repository: point ``--official-dir`` at a checkout of it (the
+code is not part of this repository: point ``--official_dir`` at a checkout of it (the
 script needs its ``CA_block.py`` and ``PC_module.py``). Run it with a separate virtualenv
 holding CPU PyTorch (``benchmarks/requirements-official.txt``); it imports neither jax nor
-mmnet_jax::
+the model code of mmnet_jax (only ``mmnet_jax.cli``, which needs absl-py alone)::
 
     python3 -m venv /tmp/torchenv
     /tmp/torchenv/bin/pip install --no-deps -r benchmarks/requirements-official.txt
-    /tmp/torchenv/bin/python benchmarks/official_torch.py --official-dir PATH/TO/MMNet \\
+    /tmp/torchenv/bin/python benchmarks/official_torch.py --official_dir PATH/TO/MMNet \\
         --quick --json out.json --md out.md
 
 What is measured (float32, NCHW, ``torch.set_num_threads(--threads)``):
@@ -17,11 +17,11 @@ What is measured (float32, NCHW, ``torch.set_num_threads(--threads)``):
 - ceilings: a ``2048 x 2048`` matmul (``2 n^3`` FLOPs) and a 3x3 convolution
   ``8x128x112x112 -> 128``, padding 1 (``2 B H W Cin Cout 9``), under
   ``torch.inference_mode``: the shapes of benchmarks/run.py's CPU ceilings;
-- training step, per ``--train-batches`` size: the model composed as the official training
+- training step, per ``--train_batches`` size: the model composed as the official training
   script's ``MMNet`` class (5 classes; see ``OfficialMMNet``) in train mode, forward,
   cross-entropy on random labels, backward, ``AdamW(lr=8e-4, weight_decay=0.6)`` step,
   ``zero_grad``; random normal onset and apex frames;
-- evaluation forward pass, per ``--eval-batches`` size, in eval mode under
+- evaluation forward pass, per ``--eval_batches`` size, in eval mode under
   ``torch.inference_mode``;
 - the official data pipeline per training sample: nine 224 px JPEG frames read with
   ``cv2.imread``, BGR -> RGB, ``ToPILImage, Resize, ToTensor, Normalize`` each, concatenated
@@ -30,7 +30,7 @@ What is measured (float32, NCHW, ``torch.set_num_threads(--threads)``):
   random-noise JPEGs written to a temporary directory.
 
 Timing, as benchmarks/bench.py: one warm-up call, then ``--repeats`` timed samples, each of
-``inner`` back-to-back calls (1 unless ``--min-seconds`` asks for longer samples); the
+``inner`` back-to-back calls (1 unless ``--min_seconds`` asks for longer samples); the
 figure is the MEDIAN sample (``min_s``, ``max_s``, ``warmup_s`` are kept). PyTorch on CPU
 runs eagerly and synchronously, so there is nothing to compile or to block on. FLOPs are
 MMNet's reference counts, as benchmarks/run.py's ``reference_gflops_per_s``: 43 GFLOP per
@@ -41,7 +41,6 @@ training sample and 14.4 per forward sample at 224 px (scaled with the image are
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -50,6 +49,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from functools import partial
+from types import SimpleNamespace
 from typing import Any
 
 if __package__ in (None, ""):  # run as a script: make the repository root importable
@@ -58,9 +58,11 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from absl import flags  # noqa: E402
 from torch import nn  # noqa: E402
 
 from benchmarks import common  # noqa: E402  (imports neither JAX nor mmnet_jax)
+from mmnet_jax import cli  # noqa: E402  (absl only: no JAX)
 
 REFERENCE_TRAIN_FLOPS_224 = common.REFERENCE_TRAIN_FLOPS_224
 REFERENCE_EVAL_FLOPS_224 = common.REFERENCE_EVAL_FLOPS_224
@@ -117,8 +119,8 @@ def import_official(official_dir: str) -> tuple[Any, Any]:
     official_dir = os.path.abspath(official_dir)
     missing = [f for f in OFFICIAL_FILES if not os.path.isfile(os.path.join(official_dir, f))]
     if missing:
-        raise SystemExit(
-            f"--official-dir {official_dir}: missing {', '.join(missing)}. Point it at a "
+        cli.fail(
+            f"--official_dir {official_dir}: missing {', '.join(missing)}. Point it at a "
             "checkout of the authors' MMNet repository, muse1998/MMNet (the directory holding "
             f"{' and '.join(OFFICIAL_FILES)})."
         )
@@ -127,57 +129,97 @@ def import_official(official_dir: str) -> tuple[Any, Any]:
         from CA_block import resnet18_pos_attention  # noqa: PLC0415
         from PC_module import VisionTransformer_POS  # noqa: PLC0415
     except ImportError as err:
-        raise SystemExit(
+        cli.fail(
             f"importing the official model from {official_dir} failed: {err}. PC_module.py "
             "needs timm (timm.models.layers, timm.models.vision_transformer, "
             "timm.models.registry, timm.data); see benchmarks/requirements-official.txt."
-        ) from err
+        )
     return resnet18_pos_attention, VisionTransformer_POS
 
 
 # --- the model ------------------------------------------------------------------------
-class OfficialMMNet(nn.Module):
-    """The official training script's ``MMNet`` (5 classes), less its unused members.
+# The official training scripts' variants: PC depth, MLP ratio, drop-path rate, and the
+# name of the head their forward never uses (CASME2_5.py: "head"; CASME2_3.py: "head1").
+OFFICIAL_VARIANTS = {"5": (2, 4, 0.0, "head"), "3": (3, 2, 0.3, "head1")}
 
-    The official class also builds ``pos``, ``head`` and ``timeembed``, which its forward
-    never uses; they are left out (no FLOPs, no gradients: AdamW's weight decay would only
+
+class OfficialMMNet(nn.Module):
+    """The official training script's ``MMNet`` with a 5-way classifier.
+
+    ``variant`` "5" is CASME2_5.py's model, "3" CASME2_3.py's (whose stem convolution has
+    ``groups=2``, which cannot divide 3 input channels: both use ``groups=1`` here).
+    ``forward(onset, apex)`` takes the two frames the official forward uses, of nine.
+    The official class also builds ``pos``, a head and ``timeembed``, which its forward
+    never uses; ``with_unused`` builds them too (the state dict of the parity fixtures),
+    else they are left out (no FLOPs, no gradients: AdamW's weight decay would only
     touch ``timeembed``, a constant zero tensor there).
     """
 
-    def __init__(self, resnet18_pos_attention, vision_transformer_pos, torchvision) -> None:
+    def __init__(
+        self,
+        resnet18_pos_attention,
+        vision_transformer_pos,
+        torchvision,
+        variant: str = "5",
+        with_unused: bool = False,
+    ) -> None:
         super().__init__()
+        depth, mlp_ratio, drop_path, head = OFFICIAL_VARIANTS[variant]
+        self._resize_cls = torchvision.transforms.Resize
         self.conv_act = nn.Sequential(
             nn.Conv2d(3, 180, kernel_size=3, stride=2, padding=1, bias=False),
             nn.BatchNorm2d(180),
             nn.ReLU(inplace=True),
         )
+        if with_unused:
+            self.pos = nn.Sequential(
+                nn.Conv2d(3, 512, kernel_size=1, stride=1, bias=False),
+                nn.BatchNorm2d(512),
+                nn.ReLU(inplace=True),
+            )
         self.vit_pos = vision_transformer_pos(
             img_size=14,
             patch_size=1,
             embed_dim=512,
-            depth=2,
+            depth=depth,
             num_heads=4,
-            mlp_ratio=4,
+            mlp_ratio=mlp_ratio,
             qkv_bias=True,
             norm_layer=partial(nn.LayerNorm, eps=1e-6),
-            drop_path_rate=0.0,
+            drop_path_rate=drop_path,
         )
         # antialias=False: the paper-era torchvision behaviour on tensors.
-        self.resize = torchvision.transforms.Resize([14, 14], antialias=False)
+        self.set_antialias(False)
         self.main_branch = resnet18_pos_attention()
+        if with_unused:
+            unused_head = nn.Sequential(nn.Dropout(p=0.5), nn.Linear(112 * 112, 38, bias=False))
+            setattr(self, head, unused_head)
+            self.timeembed = nn.Parameter(torch.zeros(1, 4, 111, 111))
+
+    def set_antialias(self, on: bool) -> None:
+        """The PC module's input resize, with or without anti-aliasing."""
+        self.resize = self._resize_cls([14, 14], antialias=on)
+
+    def pc(self, onset: torch.Tensor) -> torch.Tensor:
+        """The PC module's output laid out as a map, (B, 512, 14, 14)."""
+        b = onset.shape[0]
+        return self.vit_pos(self.resize(onset)).transpose(1, 2).view(b, 512, 14, 14)
 
     def forward(self, onset: torch.Tensor, apex: torch.Tensor) -> torch.Tensor:
-        b = onset.shape[0]
-        pos = self.vit_pos(self.resize(onset)).transpose(1, 2).view(b, 512, 14, 14)
         act = self.conv_act(apex - onset)
-        out, _ = self.main_branch(act, pos)
+        out, _ = self.main_branch(act, self.pc(onset))
         return out
 
 
-def build_model(official_dir: str, torchvision) -> tuple[OfficialMMNet, str | None]:
-    """The model, and a note if its classifier had to be set to 5 classes."""
+def build_model(
+    official_dir: str, torchvision, variant: str = "5", with_unused: bool = False
+) -> tuple[OfficialMMNet, str | None]:
+    """The model (see :class:`OfficialMMNet`), and a note if its classifier had to be set
+    to 5 classes."""
     resnet18_pos_attention, vision_transformer_pos = import_official(official_dir)
-    model = OfficialMMNet(resnet18_pos_attention, vision_transformer_pos, torchvision)
+    model = OfficialMMNet(
+        resnet18_pos_attention, vision_transformer_pos, torchvision, variant, with_unused
+    )
     fc = model.main_branch.fc
     if fc.out_features == NUM_CLASSES:
         return model, None
@@ -353,7 +395,7 @@ def machine_info(threads: int) -> dict:
 
 
 # --- the run --------------------------------------------------------------------------
-def run(args: argparse.Namespace) -> dict:
+def run(args: SimpleNamespace) -> dict:
     t_start, cpu_start = time.perf_counter(), time.process_time()
     torch.set_num_threads(args.threads)
     res: dict = {"mode": "quick" if args.quick else "full", "notes": []}
@@ -510,35 +552,71 @@ def to_markdown(res: dict) -> str:
 
 
 # --- command line ---------------------------------------------------------------------
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--official-dir", required=True, help="checkout of muse1998/MMNet")
-    p.add_argument("--json", help="write the results here (JSON)")
-    p.add_argument("--md", help="write the Markdown tables here (also printed)")
-    p.add_argument("--quick", action="store_true", help="fewer sizes and repeats")
-    p.add_argument("--image-size", type=int, default=IMAGE_SIZE, help="only 224 is valid")
-    p.add_argument("--train-batches", type=common.ints, help="e.g. 4,8,32 (quick 4,8)")
-    p.add_argument("--eval-batches", type=common.ints, default=(8, 32), help="e.g. 8,32")
-    p.add_argument("--repeats", type=int, help="timed samples per figure (quick 3, full 5)")
-    p.add_argument("--min-seconds", type=float, default=0.0, help="least seconds per sample")
-    p.add_argument("--data-samples", type=int, help="samples per timed data-loading call")
-    p.add_argument("--matmul-size", type=int, default=2048)
-    p.add_argument("--conv-batch", type=int, default=8)
-    p.add_argument("--threads", type=int, default=os.cpu_count(), help="torch.set_num_threads")
-    args = p.parse_args(argv)
-    if args.image_size != IMAGE_SIZE:
-        p.error(f"the official model only runs at {IMAGE_SIZE} px (14 x 14 fusion, fc input)")
-    if args.train_batches is None:
-        args.train_batches = (4, 8) if args.quick else (4, 8, 32)
-    if args.repeats is None:
-        args.repeats = 3 if args.quick else 5
-    if args.data_samples is None:
-        args.data_samples = 10 if args.quick else 20
-    return args
+def _define(fv: flags.FlagValues) -> None:
+    flags.DEFINE_string("official_dir", None, "checkout of muse1998/MMNet", flag_values=fv)
+    flags.DEFINE_string("json", None, "write the results here (JSON)", flag_values=fv)
+    flags.DEFINE_string("md", None, "write the Markdown tables here (also printed)", flag_values=fv)
+    flags.DEFINE_boolean("quick", False, "fewer sizes and repeats", flag_values=fv)
+    flags.DEFINE_integer("image_size", IMAGE_SIZE, "only 224 is valid", flag_values=fv)
+    flags.DEFINE_list("train_batches", None, "e.g. 4,8,32 (quick 4,8)", flag_values=fv)
+    flags.DEFINE_list("eval_batches", ["8", "32"], "e.g. 8,32", flag_values=fv)
+    flags.DEFINE_integer(
+        "repeats", None, "timed samples per figure (quick 3, full 5)", flag_values=fv
+    )
+    flags.DEFINE_float("min_seconds", 0.0, "least seconds per sample", flag_values=fv)
+    flags.DEFINE_integer(
+        "data_samples", None, "samples per timed data-loading call", flag_values=fv
+    )
+    flags.DEFINE_integer("matmul_size", 2048, "matmul ceiling size n", flag_values=fv)
+    flags.DEFINE_integer("conv_batch", 8, "conv ceiling batch", flag_values=fv)
+    flags.DEFINE_integer("threads", os.cpu_count(), "torch.set_num_threads", flag_values=fv)
 
 
-def main(argv: list[str] | None = None) -> dict:
-    args = parse_args(argv)
+def _ints(fv: flags.FlagValues, name: str) -> tuple[int, ...] | None:
+    values = fv[name].value
+    if values is None:
+        return None
+    try:
+        return tuple(int(v) for v in values)
+    except ValueError:
+        cli.fail(f"--{name}: expected comma-separated integers, got {','.join(values)!r}")
+
+
+def options_from_flags(fv: flags.FlagValues) -> SimpleNamespace:
+    """What :func:`run` reads, from parsed flags (raises ``cli.UserError``)."""
+    if not fv.official_dir:
+        cli.fail("--official_dir is required: a checkout of muse1998/MMNet (see --help)")
+    if not os.path.isdir(fv.official_dir):
+        cli.fail(f"--official_dir {fv.official_dir}: no such folder")
+    if fv.image_size != IMAGE_SIZE:
+        cli.fail(
+            f"--image_size {fv.image_size}: the official model only runs at {IMAGE_SIZE} px "
+            "(14 x 14 fusion, fc input)"
+        )
+    for name in ("json", "md"):
+        path = fv[name].value
+        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            cli.fail(f"--{name} {path}: folder {os.path.dirname(path)} does not exist")
+    return SimpleNamespace(
+        official_dir=fv.official_dir,
+        json=fv.json,
+        md=fv.md,
+        quick=fv.quick,
+        image_size=fv.image_size,
+        train_batches=_ints(fv, "train_batches") or ((4, 8) if fv.quick else (4, 8, 32)),
+        eval_batches=_ints(fv, "eval_batches"),
+        repeats=fv.repeats or (3 if fv.quick else 5),
+        min_seconds=fv.min_seconds,
+        data_samples=fv.data_samples or (10 if fv.quick else 20),
+        matmul_size=fv.matmul_size,
+        conv_batch=fv.conv_batch,
+        threads=fv.threads,
+    )
+
+
+def _body(fv: flags.FlagValues, positional: list[str]) -> int:
+    cli.no_positional(positional)
+    args = options_from_flags(fv)
     res = run(args)
     md = to_markdown(res)
     print(md)
@@ -548,8 +626,12 @@ def main(argv: list[str] | None = None) -> dict:
     if args.md:
         with open(args.md, "w") as f:
             f.write(md + "\n")
-    return res
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli.run(__doc__, _define, _body, argv)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

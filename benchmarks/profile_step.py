@@ -2,11 +2,12 @@
 
     python benchmarks/profile_step.py --batch 4 --out /tmp/mmnet_profile
 
-Traces a few calls of the benchmark's training step (``bench.make_train_step``: forward,
-backward, AdamW; the run's optimiser) with ``jax.profiler``, maps every executed thunk to
-the HLO instruction it runs (from XLA's dump of the optimised module) and prints, per
-step: milliseconds by (forward/backward, operation), the largest thunks, and how much of
-the step had no thunk, one, or several running. ``--json`` keeps the same figures.
+Traces a few calls of the benchmark's training step (``bench.make_train_step`` over the
+fold trainer's ``train_step``: forward, backward, AdamW; the run's optimiser) with
+``jax.profiler``, maps every executed thunk to the HLO instruction it runs (from XLA's
+dump of the optimised module) and prints, per step: milliseconds by (forward/backward,
+operation), the largest thunks, and how much of the step had no thunk, one, or several
+running. ``--json`` keeps the same figures.
 benchmarks/NOTES.md quotes its output; profile before changing anything for speed.
 
 It sets ``XLA_FLAGS`` (thunk trace events and the HLO dump) before JAX starts, so run it
@@ -15,7 +16,6 @@ as its own process. CPU only: accelerator traces name their kernels differently.
 
 from __future__ import annotations
 
-import argparse
 import collections
 import glob
 import gzip
@@ -28,6 +28,10 @@ import time
 
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from absl import flags  # noqa: E402
+
+from mmnet_jax import cli  # noqa: E402  (imports neither JAX nor the model)
 
 # Trace events and HLO names that are not thunks of the step.
 _NOT_THUNKS = re.compile(r"(\$|ThunkExecutor|Pjit|Slinky|PjRt|Tfrt|Threadpool|end: |Wait for)")
@@ -100,51 +104,79 @@ def summarise(events: list[dict], instrs: dict, steps: int) -> dict:
     }
 
 
-def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--batch", type=int, default=4)
-    p.add_argument("--image-size", type=int, default=224)
-    p.add_argument("--conv-impl", default="matmul_grad")
-    p.add_argument("--dtype", default="float32")
-    p.add_argument("--steps", type=int, default=2, help="traced steps (after a warm-up)")
-    p.add_argument("--out", default="/tmp/mmnet_profile", help="trace and HLO dump here")
-    p.add_argument("--json", help="write the figures here")
-    args = p.parse_args(argv)
-    from mmnet_jax import hugepages
+def _define(fv: flags.FlagValues) -> None:
+    flags.DEFINE_integer("batch", 4, "training batch", flag_values=fv)
+    flags.DEFINE_integer("image_size", 224, "image size (px)", flag_values=fv)
+    flags.DEFINE_string("conv_impl", "matmul_grad", "xla or matmul_grad", flag_values=fv)
+    flags.DEFINE_string("dtype", "float32", "float32 or bfloat16", flag_values=fv)
+    flags.DEFINE_integer("steps", 2, "traced steps (after a warm-up)", flag_values=fv)
+    flags.DEFINE_string("out", "/tmp/mmnet_profile", "trace and HLO dump here", flag_values=fv)
+    flags.DEFINE_string("json", None, "write the figures here", flag_values=fv)
+
+
+def _body(fv: flags.FlagValues, positional: list[str]) -> int:
+    cli.no_positional(positional)
+    if fv.json and not pathlib.Path(fv.json).resolve().parent.is_dir():
+        cli.fail(f"--json {fv.json}: folder {pathlib.Path(fv.json).parent} does not exist")
+    profile(fv.batch, fv.image_size, fv.conv_impl, fv.dtype, fv.steps, fv.out, fv.json)
+    return 0
+
+
+def profile(
+    batch: int,
+    image_size: int,
+    conv_impl: str,
+    dtype: str,
+    steps: int,
+    out_dir: str,
+    json_path: str | None = None,
+) -> dict:
+    """Trace ``steps`` training steps and return the figures of :func:`summarise`."""
+    from mmnet_jax import hugepages  # noqa: PLC0415
 
     hugepages.reexec()  # as train.py runs
-    out = pathlib.Path(args.out).resolve()
+    out = pathlib.Path(out_dir).resolve()
     _set_flags(str(out / "hlo"))
 
-    import jax
+    import jax  # noqa: PLC0415  (after XLA_FLAGS is set)
 
-    from benchmarks import bench
-    from mmnet_jax.training import fold_trainer
+    from benchmarks import bench  # noqa: PLC0415
+    from mmnet_jax.training import fold_trainer  # noqa: PLC0415
 
-    cfg = bench.model_config(args.image_size, args.dtype, args.conv_impl)
+    cfg = bench.model_config(image_size, dtype, conv_impl)
     graphdef, _, params, rest = bench._split_model(cfg)
-    tx = fold_trainer.make_optimizer(bench.train_settings(args.batch, steps_per_epoch=8))
+    tx = fold_trainer.make_optimizer(bench.train_settings(batch, steps_per_epoch=8))
     state = (params, rest, jax.jit(tx.init)(params))
-    onset, apex, labels = bench._inputs(cfg, args.batch)
+    onset, apex, labels = bench._inputs(cfg, batch)
     step = jax.jit(bench.make_train_step(graphdef, tx), donate_argnums=(0,))
     compiled = step.lower(state, onset, apex, labels).compile()
     state, loss = compiled(state, onset, apex, labels)
     jax.block_until_ready(loss)
     t0 = time.perf_counter()
     with jax.profiler.trace(str(out / "trace"), create_perfetto_trace=True):
-        for _ in range(args.steps):
+        for _ in range(steps):
             state, loss = compiled(state, onset, apex, labels)
             jax.block_until_ready(loss)
-    wall = (time.perf_counter() - t0) / args.steps  # includes the profiler's own work
+    wall = (time.perf_counter() - t0) / steps  # includes the profiler's own work
     dumps = sorted(glob.glob(str(out / "hlo" / "*jit_step.cpu_after_optimizations.txt")))
     traces = sorted(glob.glob(str(out / "trace" / "**" / "*.trace.json.gz"), recursive=True))
     if not dumps or not traces:
-        raise SystemExit(f"no HLO dump or trace under {out} (is the backend CPU?)")
+        cli.fail(f"no HLO dump or trace under {out} (is the backend CPU?)")
     instrs = hlo_instructions(pathlib.Path(dumps[-1]).read_text())
     with gzip.open(traces[-1]) as f:
         events = json.load(f)["traceEvents"]
-    res = summarise(events, instrs, args.steps)
-    res.update(vars(args), traced_wall_s=wall, samples_per_s=args.batch * 1e3 / res["step_ms"])
+    res = summarise(events, instrs, steps)
+    res.update(
+        batch=batch,
+        image_size=image_size,
+        conv_impl=conv_impl,
+        dtype=dtype,
+        steps=steps,
+        out=out_dir,
+        json=json_path,
+        traced_wall_s=wall,
+        samples_per_s=batch * 1e3 / res["step_ms"],
+    )
     print(
         f"step {res['step_ms']:.0f} ms (traced, {res['samples_per_s']:.2f} samples/s), "
         f"thunks {res['thunk_ms']:.0f} ms"
@@ -158,10 +190,14 @@ def main(argv: list[str] | None = None) -> dict:
     print("largest thunks:")
     for k, v in list(res["top_thunks_ms"].items())[:12]:
         print(f"{v:8.1f} ms  {k}")
-    if args.json:
-        pathlib.Path(args.json).write_text(json.dumps(res, indent=1))
+    if json_path:
+        pathlib.Path(json_path).write_text(json.dumps(res, indent=1))
     return res
 
 
+def main(argv: list[str] | None = None) -> int:
+    return cli.run(__doc__, _define, _body, argv)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

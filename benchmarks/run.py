@@ -3,15 +3,12 @@
     python benchmarks/run.py --quick --json /tmp/bench.json --md /tmp/bench.md
     python benchmarks/run.py --dtype float32,bfloat16 --json bench.json   # e.g. on a GPU
 
-``--quick`` takes under 5 minutes on a 2-core CPU; the full mode measures more repeats,
-larger batches and fold groups, both fold loops, and a CASME II-shaped LOSO run from
-timed epochs (measured end to end where that is short enough). Defaults depend on the
-backend (detected); every size has a flag. What each figure means: benchmarks/README.md.
+``--quick`` takes under 5 minutes on a 2-core CPU. Sizes left unset take the mode's and
+the backend's defaults. What each figure means: benchmarks/README.md.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import pathlib
@@ -27,8 +24,10 @@ if __name__ == "__main__":
     hugepages.reexec()  # measure what train.py runs (MMNET_JAX_HUGEPAGES=0 to compare)
 
 import jax  # noqa: E402
+from absl import flags  # noqa: E402
 
 from benchmarks import bench, common  # noqa: E402
+from mmnet_jax import cli  # noqa: E402
 from mmnet_jax.training import fold_trainer  # noqa: E402
 
 SECTIONS = ("ceilings", "train", "eval", "folds", "loso")
@@ -444,79 +443,115 @@ def to_markdown(res: dict) -> str:
 
 
 # --- command line -----------------------------------------------------------------------
-def _strs(s: str) -> tuple[str, ...]:
-    return tuple(x for x in s.split(",") if x)
+def _define(fv: flags.FlagValues) -> None:
+    def integer(name, help_):
+        flags.DEFINE_integer(name, None, help_, flag_values=fv)
 
+    def number(name, help_):
+        flags.DEFINE_float(name, None, help_, flag_values=fv)
 
-def parse_args(argv: list[str] | None = None) -> tuple[Options, argparse.Namespace]:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="under 5 minutes on a 2-core CPU")
-    p.add_argument("--json", help="write the results here (JSON)")
-    p.add_argument("--md", help="write the Markdown tables here (also printed)")
-    p.add_argument("--dtype", type=_strs, default=("float32",), help="e.g. float32,bfloat16")
-    p.add_argument("--image-size", type=int, default=224, help="train/eval image size")
-    p.add_argument("--train-batch", type=int, help="train-step batch (quick 4)")
-    p.add_argument("--eval-batches", type=common.ints, help="e.g. 8,32")
-    p.add_argument("--conv-impls", type=_strs, default=("xla", "matmul_grad"))
-    p.add_argument("--fold-image-size", type=int, help="fold-parallel epoch size (quick 64)")
-    p.add_argument("--fold-counts", type=common.ints, help="folds per group, e.g. 1,2,4,8")
-    p.add_argument("--fold-loops", type=_strs, help="auto, map, vmap (comma list)")
-    p.add_argument("--fold-batch", type=int)
-    p.add_argument("--fold-clips-per-subject", type=int)
-    p.add_argument("--repeats", type=int, help="timed samples per figure (median)")
-    p.add_argument("--min-seconds", type=float, help="least seconds per timed sample")
-    p.add_argument("--matmul-size", type=int)
-    p.add_argument("--conv-batch", type=int)
-    p.add_argument(
-        "--loso",
-        choices=("steps", "epochs", "auto", "skip"),
-        help="LOSO wall time: projected from steps (quick) or epochs; auto also measures "
-        "the whole run when projected under --loso-measure-under-s",
+    flags.DEFINE_boolean("quick", False, "under 5 minutes on a 2-core CPU", flag_values=fv)
+    flags.DEFINE_string("json", None, "write the results here (JSON)", flag_values=fv)
+    flags.DEFINE_string("md", None, "write the Markdown tables here (also printed)", flag_values=fv)
+    flags.DEFINE_list("dtype", ["float32"], "e.g. float32,bfloat16", flag_values=fv)
+    flags.DEFINE_integer("image_size", 224, "train/eval image size", flag_values=fv)
+    integer("train_batch", "train-step batch (quick 4)")
+    flags.DEFINE_list("eval_batches", None, "e.g. 8,32", flag_values=fv)
+    flags.DEFINE_list("conv_impls", ["xla", "matmul_grad"], "conv_impl values", flag_values=fv)
+    integer("fold_image_size", "fold-parallel epoch size (quick 64)")
+    flags.DEFINE_list("fold_counts", None, "folds per group, e.g. 1,2,4,8", flag_values=fv)
+    flags.DEFINE_list("fold_loops", None, "auto, map, vmap (comma list)", flag_values=fv)
+    integer("fold_batch", "fold-parallel epoch batch")
+    integer("fold_clips_per_subject", "synthetic clips per subject")
+    integer("repeats", "timed samples per figure (median)")
+    number("min_seconds", "least seconds per timed sample")
+    integer("matmul_size", "matmul ceiling size n")
+    integer("conv_batch", "conv ceiling batch")
+    flags.DEFINE_enum(
+        "loso",
+        None,
+        ["steps", "epochs", "auto", "skip"],
+        "LOSO wall time: projected from steps (quick) or epochs; auto also measures the "
+        "whole run when projected under --loso_measure_under_s",
+        flag_values=fv,
     )
-    p.add_argument("--loso-group", type=int, help="folds per group (0: all)")
-    p.add_argument("--loso-measure-under-s", type=float)
-    p.add_argument("--loso-epochs-timed", type=int)
-    p.add_argument("--sections", type=_strs, default=SECTIONS, help=",".join(SECTIONS))
-    a = p.parse_args(argv)
-    unknown = set(a.sections) - set(SECTIONS)
+    integer("loso_group", "folds per group (0: all)")
+    number("loso_measure_under_s", "measure the LOSO run when projected under this")
+    integer("loso_epochs_timed", "epochs timed for the LOSO projection")
+    flags.DEFINE_list("sections", list(SECTIONS), ",".join(SECTIONS), flag_values=fv)
+
+
+def _ints(fv: flags.FlagValues, name: str) -> tuple[int, ...] | None:
+    values = fv[name].value
+    if values is None:
+        return None
+    try:
+        return tuple(int(v) for v in values)
+    except ValueError:
+        cli.fail(f"--{name}: expected comma-separated integers, got {','.join(values)!r}")
+
+
+def _writable(path: str | None, name: str) -> None:
+    """Refuse an output path whose folder is missing before measuring for minutes."""
+    if path and not pathlib.Path(path).resolve().parent.is_dir():
+        cli.fail(f"--{name} {path}: folder {pathlib.Path(path).parent} does not exist")
+
+
+def options_from_flags(fv: flags.FlagValues) -> Options:
+    """The benchmark :class:`Options` of parsed flags (raises ``cli.UserError``)."""
+    unknown = sorted(set(fv.sections) - set(SECTIONS))
     if unknown:
-        p.error(f"unknown sections {sorted(unknown)}")
-    opts = Options(
-        quick=a.quick,
-        dtypes=a.dtype,
-        image_size=a.image_size,
-        train_batch=a.train_batch,
-        eval_batches=a.eval_batches,
-        conv_impls=a.conv_impls,
-        fold_image_size=a.fold_image_size,
-        fold_counts=a.fold_counts,
-        fold_loops=a.fold_loops,
-        fold_batch=a.fold_batch,
-        fold_clips_per_subject=a.fold_clips_per_subject,
-        repeats=a.repeats,
-        min_seconds=a.min_seconds,
-        matmul_size=a.matmul_size,
-        conv_batch=a.conv_batch,
-        loso=a.loso,
-        loso_group=a.loso_group,
-        loso_measure_under_s=a.loso_measure_under_s,
-        loso_epochs_timed=a.loso_epochs_timed,
-        sections=a.sections,
+        cli.fail(f"--sections: unknown {', '.join(unknown)} (known: {', '.join(SECTIONS)})")
+    return Options(
+        quick=fv.quick,
+        dtypes=tuple(fv.dtype),
+        image_size=fv.image_size,
+        train_batch=fv.train_batch,
+        eval_batches=_ints(fv, "eval_batches"),
+        conv_impls=tuple(fv.conv_impls),
+        fold_image_size=fv.fold_image_size,
+        fold_counts=_ints(fv, "fold_counts"),
+        fold_loops=tuple(fv.fold_loops) if fv.fold_loops else None,
+        fold_batch=fv.fold_batch,
+        fold_clips_per_subject=fv.fold_clips_per_subject,
+        repeats=fv.repeats,
+        min_seconds=fv.min_seconds,
+        matmul_size=fv.matmul_size,
+        conv_batch=fv.conv_batch,
+        loso=fv.loso,
+        loso_group=fv.loso_group,
+        loso_measure_under_s=fv.loso_measure_under_s,
+        loso_epochs_timed=fv.loso_epochs_timed,
+        sections=tuple(fv.sections),
     )
-    return opts, a
 
 
-def main(argv: list[str] | None = None) -> dict:
-    opts, a = parse_args(argv)
+def parse_args(argv: list[str]) -> tuple[Options, flags.FlagValues]:
+    """(Options, parsed flags) of a command line (raises ``cli.UserError``)."""
+    fv = flags.FlagValues()
+    _define(fv)
+    cli.no_positional(cli.parse(__doc__, fv, argv) or [])
+    return options_from_flags(fv), fv
+
+
+def _body(fv: flags.FlagValues, positional: list[str]) -> int:
+    cli.no_positional(positional)
+    opts = options_from_flags(fv)
+    _writable(fv.json, "json")
+    _writable(fv.md, "md")
     res = run_all(opts)
     md = to_markdown(res)
     print(md)
-    if a.json:
-        pathlib.Path(a.json).write_text(json.dumps(res, indent=2, default=str) + "\n")
-    if a.md:
-        pathlib.Path(a.md).write_text(md + "\n")
-    return res
+    if fv.json:
+        pathlib.Path(fv.json).write_text(json.dumps(res, indent=2, default=str) + "\n")
+    if fv.md:
+        pathlib.Path(fv.md).write_text(md + "\n")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli.run(__doc__, _define, _body, argv)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,33 +1,28 @@
-"""``write_report``: a Markdown report of a LOSO run, with its figures, in the workdir.
+"""``write_report``: ``report.md`` and its PNGs for a LOSO run, in its workdir.
 
-The trainer calls it at the end of every run with what it wrote to ``results.json``,
-``config.json`` and ``run_info.json``. It writes, next to them:
+The trainer calls it at the end of a run; to rewrite the report of a finished run::
 
-- ``report.md``: the honest metrics first (pooled accuracy, UF1 and UAR at the
-  pre-declared epoch), per class, per fold and per source dataset, then the optimistic
-  best-test-epoch figure of the official code, labelled as such, the paper's figure for
-  the same task, the configuration, the data and the run's timings and devices;
-- ``confusion_matrix.png``: pooled counts at the evaluation epoch;
-- ``learning_curves.png``: pooled test accuracy, UF1 and UAR and the mean training loss
-  per epoch, with the evaluation epoch marked;
-- ``per_fold_curves.png``: each fold's test accuracy and training loss per epoch (from
-  ``metrics.jsonl``, when it is there).
+    python -m mmnet_jax.report --workdir WORKDIR
 
-It can be rerun on a finished workdir::
-
-    python -m mmnet_jax.report WORKDIR
+What the report holds: README.md, section "Train" (honest metrics, the workdir).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
-import pathlib
 import re
 import statistics
 import sys
 from typing import Any
+
+import numpy as np
+from absl import flags
+from etils import epath
+
+from mmnet_jax import cli, metrics
 
 # MMNet's published results (accuracy %, F1), keyed by builder name and class count. All
 # of them select, for every held-out subject, the epoch with the best test accuracy.
@@ -54,6 +49,13 @@ _OFFICIAL_VARIANTS = {
     (3, 2.0, 0.3): "the official 3-class variant",
 }
 
+SYNTHETIC_DATASET = "synthetic_me"
+SYNTHETIC_NOTICE = (
+    "**Synthetic data.** The clips are procedurally generated faces whose onset-to-apex "
+    "motion encodes the class: these figures are a sanity check of the pipeline, not "
+    "comparable to results on real micro-expression datasets."
+)
+FINAL_MODEL_DIR = "final_model"
 REPORT_NAME = "report.md"
 CONFUSION_PNG = "confusion_matrix.png"
 CURVES_PNG = "learning_curves.png"
@@ -65,19 +67,22 @@ def write_report(
     results: dict[str, Any],
     resolved_config: dict[str, Any],
     run_info: dict[str, Any],
-) -> pathlib.Path:
+) -> epath.Path:
     """Write ``report.md`` and its figures in ``workdir``; returns the report's path.
 
     Args:
-      workdir: the run's directory (``etils.epath.Path``, ``pathlib.Path`` or ``str``).
+      workdir: the run's directory, local or remote (``gs://...``): an
+        ``etils.epath.Path``, ``pathlib.Path`` or ``str``. Every file goes through epath.
       results: the dict of ``results.json``.
       resolved_config: the dict of ``config.json``.
-      run_info: the dict of ``run_info.json``.
+      run_info: the dict of ``run_info.json`` (``command``, ``commit`` and ``date`` are
+        shown when present).
     """
-    wd = pathlib.Path(str(workdir))
+    wd = epath.Path(workdir)
     wd.mkdir(parents=True, exist_ok=True)
     figures = _write_figures(wd, results)
-    text = _markdown(results, resolved_config, run_info, figures)
+    final = _final_model(wd, resolved_config)
+    text = _markdown(results, resolved_config, run_info, figures, final)
     path = wd / REPORT_NAME
     path.write_text(text)
     return path
@@ -143,7 +148,13 @@ def _fold_order(results: dict, resolved: dict) -> list[str]:
 
 
 # --- Markdown ------------------------------------------------------------------------
-def _markdown(results: dict, resolved: dict, info: dict, figures: dict[str, str]) -> str:
+def _markdown(
+    results: dict,
+    resolved: dict,
+    info: dict,
+    figures: dict[str, str],
+    final: dict | None = None,
+) -> str:
     names = _class_names(results, resolved)
     c = len(names)
     base = _dataset_base(results)
@@ -166,6 +177,8 @@ def _markdown(results: dict, resolved: dict, info: dict, figures: dict[str, str]
         f"UAR **{_f4(results['uar'])}**.",
         "",
     ]
+    if base == SYNTHETIC_DATASET:
+        lines += [SYNTHETIC_NOTICE, ""]
     lines += _config_section(resolved, results)
     lines += _data_section(results, resolved, names)
 
@@ -230,6 +243,8 @@ def _markdown(results: dict, resolved: dict, info: dict, figures: dict[str, str]
 
     lines += _curves_section(figures, e)
     lines += _optimistic_section(results, resolved, base, c)
+    if final:
+        lines += _final_model_section(final, results, resolved)
     lines += _run_section(info)
     return "\n".join(lines).rstrip() + "\n"
 
@@ -314,18 +329,31 @@ def _data_section(results: dict, resolved: dict, names: list[str]) -> list[str]:
         ]
         lines += _table(["class", "clips", "share"], rows)
         lines.append("")
-        biggest = max(names, key=lambda n: counts.get(n, 0))
         if total:
+            biggest, chance = chance_levels(counts, names)
             lines += [
                 f"Chance levels: always predicting the largest class ({biggest}) scores "
-                f"accuracy {_pct(counts.get(biggest, 0) / total)} and UAR "
-                f"{_f4(1 / max(len(names), 1))}.",
+                f"accuracy {_pct(chance['accuracy'])}, UF1 {_f4(chance['uf1'])} and UAR "
+                f"{_f4(chance['uar'])}.",
                 "",
             ]
     tested = results.get("num_samples")
     if tested is not None and total and tested != total:
         lines += [f"{tested} of the {total} clips are tested in this run.", ""]
     return lines
+
+
+def chance_levels(counts: dict[str, int], names: list[str]) -> tuple[str, dict]:
+    """(largest class, its metrics) for always predicting the largest class.
+
+    ``counts`` maps class name to clips. The metrics (``accuracy``, ``uf1``, ``uar``)
+    come from ``metrics.from_confusion``, so they follow the run's own definitions
+    (classes without clips are left out of UF1 and UAR).
+    """
+    biggest = max(names, key=lambda n: counts.get(n, 0))
+    cm = np.zeros((len(names), len(names)), np.int64)
+    cm[:, names.index(biggest)] = [int(counts.get(n, 0)) for n in names]
+    return biggest, metrics.from_confusion(cm, names)
 
 
 def _fold_section(results: dict, resolved: dict, e: Any) -> list[str]:
@@ -445,6 +473,48 @@ def _optimistic_section(results: dict, resolved: dict, base: str, c: int) -> lis
     return lines
 
 
+def _final_model(wd: epath.Path, resolved: dict) -> dict | None:
+    """Where the all-subjects model is and what its ``model.json`` says, when the config
+    asks for one (``final_model``) or the workdir holds one; else None."""
+    path = wd / FINAL_MODEL_DIR
+    asked = bool(resolved.get("run_config", {}).get("final_model"))
+    exists = path.exists()
+    if not (asked or exists):
+        return None
+    meta = {}
+    try:
+        meta = json.loads((path / "model.json").read_text())
+    except (OSError, ValueError):
+        pass
+    return {"path": os.fspath(path), "exists": exists, "meta": meta}
+
+
+def _final_model_section(final: dict, results: dict, resolved: dict) -> list[str]:
+    data = resolved.get("data", {})
+    subjects = data.get("subjects") or list(results.get("per_fold", {}))
+    counts = results.get("class_counts") or data.get("class_counts") or {}
+    clips = sum(int(v) for v in counts.values()) or data.get("num_clips", "?")
+    epochs = final["meta"].get("epochs", results.get("epochs", "?"))
+    where = f"`{final['path']}`"
+    if not final["exists"]:
+        where += " (asked for by `final_model=True`, but not there: the run did not finish it)"
+    lines = [
+        "## All-subjects model",
+        "",
+        f"Besides the LOSO folds, one model was trained on every subject: all {len(subjects)} "
+        f"subjects, {clips} clips of `{results.get('dataset', data.get('dataset', '?'))}`, "
+        f"{epochs} epochs, with the same settings. It is the model to deploy; it has no "
+        "held-out subject, so it has no test score of its own (the LOSO figures above "
+        "estimate how such a model does on new subjects).",
+        "",
+        f"Saved in {where}.",
+    ]
+    source = final["meta"].get("source")
+    if source:
+        lines[-1] += f" Its model.json says: {source}."
+    return lines + [""]
+
+
 def _run_section(info: dict) -> list[str]:
     compile_s = info.get("compile_seconds") or []
     if isinstance(compile_s, (int, float)):
@@ -457,7 +527,14 @@ def _run_section(info: dict) -> list[str]:
     compile_text = _duration(sum(compile_s)) if compile_s else "unknown"
     if len(compile_s) > 1:
         compile_text += f" over {len(compile_s)} fold groups"
-    rows = [
+    rows = []
+    for key, name in (("command", "command"), ("commit", "commit"), ("date", "date")):
+        if info.get(key):
+            value = info[key]
+            if isinstance(value, list | tuple):
+                value = " ".join(map(str, value))
+            rows.append([name, f"`{value}`" if key != "date" else value])
+    rows += [
         ["run time", _duration(info.get("seconds"))],
         ["compile time", compile_text],
         ["backend", info.get("backend", "unknown")],
@@ -487,12 +564,15 @@ def _new_figure(width: float, height: float):
     return fig
 
 
-def _write_figures(wd: pathlib.Path, results: dict) -> dict[str, str]:
+def _save(fig, path: epath.Path) -> None:
+    """``fig`` as a PNG at ``path`` (local or remote: the bytes go through epath)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight", pad_inches=0.1)
+    path.write_bytes(buf.getvalue())
+
+
+def _write_figures(wd: epath.Path, results: dict) -> dict[str, str]:
     """Write the PNGs; returns {file name: path} of those written."""
-    try:
-        import matplotlib  # noqa: F401, PLC0415
-    except ImportError:
-        return {}
     out = {}
     names = results.get("class_names") or list(results.get("per_class", {}))
     if results.get("confusion") and names:
@@ -513,8 +593,6 @@ def _write_figures(wd: pathlib.Path, results: dict) -> dict[str, str]:
 
 
 def _confusion_figure(cm: list[list[int]], names: list[str], epoch: Any, path) -> None:
-    import numpy as np  # noqa: PLC0415
-
     cm = np.asarray(cm, dtype=np.int64)
     c = len(names)
     rows = cm.sum(1, keepdims=True)
@@ -544,7 +622,7 @@ def _confusion_figure(cm: list[list[int]], names: list[str], epoch: Any, path) -
     ax.set_ylabel("true")
     ax.set_title(f"Confusion matrix (epoch {epoch}, {int(cm.sum())} clips)")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
-    fig.savefig(path, bbox_inches="tight", pad_inches=0.1)
+    _save(fig, path)
 
 
 def _curves_figure(curves: dict, epoch: Any, num_classes: int, path) -> None:
@@ -577,7 +655,7 @@ def _curves_figure(curves: dict, epoch: Any, num_classes: int, path) -> None:
     ax1.legend(loc="best", fontsize=9)
     ax1.set_title("Pooled LOSO test metrics per epoch (not used to choose an epoch)")
     _integer_ticks(ax2, x)
-    fig.savefig(path, bbox_inches="tight", pad_inches=0.1)
+    _save(fig, path)
 
 
 def _integer_ticks(ax, x: list) -> None:
@@ -588,7 +666,7 @@ def _integer_ticks(ax, x: list) -> None:
         ax.set_xlim(x[0] - 1, x[0] + 1)
 
 
-def _read_fold_metrics(path: pathlib.Path) -> dict[str, dict[str, dict[int, float]]]:
+def _read_fold_metrics(path: epath.Path) -> dict[str, dict[str, dict[int, float]]]:
     """{fold: {"acc": {epoch: accuracy}, "loss": {epoch: loss}}} from ``metrics.jsonl``."""
     if not path.exists():
         return {}
@@ -643,25 +721,45 @@ def _fold_curves_figure(folds: dict, curves: dict, epoch: Any, path) -> None:
     ax2.set_xlabel("epoch")
     ax2.grid(alpha=0.3)
     _integer_ticks(ax2, sorted(xs))
-    fig.savefig(path, bbox_inches="tight", pad_inches=0.1)
+    _save(fig, path)
+
+
+def _define(fv: flags.FlagValues) -> None:
+    flags.DEFINE_string(
+        "workdir", None, "a finished run's workdir (local or gs://...)", flag_values=fv
+    )
+
+
+def _read_json(path: epath.Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        cli.fail(f"{path} is missing: is the workdir a finished run?")
+    except (OSError, ValueError) as e:
+        cli.fail(f"{path} cannot be read: {e}")
+
+
+def _body(fv: flags.FlagValues, positional: list[str]) -> int:
+    workdir = fv.workdir
+    if positional and workdir is None:  # the documented form: python -m mmnet_jax.report WORKDIR
+        workdir, positional = positional[0], positional[1:]
+    cli.no_positional(positional)
+    if not workdir:
+        cli.fail("give the run's workdir: --workdir WORKDIR (see --help)")
+    wd = epath.Path(workdir)
+    if not wd.is_dir():
+        cli.fail(f"workdir {workdir} is not a folder")
+    results = _read_json(wd / "results.json")
+    resolved = _read_json(wd / "config.json")
+    info_file = wd / "run_info.json"
+    info = _read_json(info_file) if info_file.exists() else {}
+    print(write_report(wd, results, resolved, info))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m mmnet_jax.report WORKDIR``: (re)write the report of a finished run."""
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print("usage: python -m mmnet_jax.report WORKDIR", file=sys.stderr)
-        return 2
-    wd = pathlib.Path(argv[0])
-    try:
-        loaded = [json.loads((wd / f).read_text()) for f in ("results.json", "config.json")]
-    except (OSError, ValueError) as e:
-        print(f"error: {wd} holds no finished run ({e})", file=sys.stderr)
-        return 2
-    info_file = wd / "run_info.json"
-    info = json.loads(info_file.read_text()) if info_file.exists() else {}
-    print(write_report(wd, loaded[0], loaded[1], info))
-    return 0
+    """``python -m mmnet_jax.report --workdir WORKDIR`` (or ``... report WORKDIR``)."""
+    return cli.run(__doc__, _define, _body, argv)
 
 
 if __name__ == "__main__":

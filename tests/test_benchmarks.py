@@ -3,10 +3,16 @@
 import json
 import math
 import os
+import pathlib
+import re
+import subprocess
+import sys
 
+import numpy as np
 import pytest
 
 from benchmarks import bench, run
+from mmnet_jax import cli
 
 # A small MMNet (same structure, narrow layers) at 32 px: compiles and runs fast.
 TINY = dict(stem_width=8, widths=(8, 8, 16, 32), pc_embed_dim=32, pc_num_heads=2, pc_depth=1)
@@ -57,15 +63,70 @@ def test_run_all_tiny(tmp_path):
 
 
 def test_cli_options():
-    opts, args = run.parse_args(
+    # Dashed spellings (the old documented ones) still parse, beside underscores.
+    opts, fv = run.parse_args(
         ["--quick", "--dtype", "float32,bfloat16", "--eval-batches", "8,32", "--json", "x.json"]
     )
     assert opts.dtypes == ("float32", "bfloat16") and opts.eval_batches == (8, 32)
-    assert args.json == "x.json"
+    assert fv.json == "x.json"
     filled = opts.defaults()
     assert filled.train_batch and filled.fold_counts and filled.loso == "steps"
-    with pytest.raises(SystemExit):
+    opts, _ = run.parse_args(["--fold_counts=1,2", "--loso_group", "3", "--sections", "loso"])
+    assert opts.fold_counts == (1, 2) and opts.loso_group == 3 and opts.sections == ("loso",)
+    with pytest.raises(cli.UserError, match="--sections: unknown nonsense"):
         run.parse_args(["--sections", "nonsense"])
+
+
+def test_cli_help_and_user_errors(tmp_path, capsys):
+    """--help exits 0 with an example; a bad path or value is one error line, exit 2,
+    before anything is measured."""
+    assert run.main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "python benchmarks/run.py --quick" in out and "--train_batch" in out
+    missing = tmp_path / "no_such_folder" / "bench.json"
+    for argv, names in (
+        (["--json", str(missing)], [str(missing), "does not exist"]),
+        (["--md", str(missing)], [str(missing)]),
+        (["--eval_batches", "8,x"], ["--eval_batches", "8,x"]),
+        (["--loso", "sometimes"], ["loso"]),
+        (["--no_such_flag"], ["no_such_flag"]),
+        (["stray"], ["stray"]),
+    ):
+        assert run.main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: "), (argv, err)
+        assert all(n in err[0] for n in names), (argv, err)
+    assert not missing.parent.exists()
+
+
+def test_profile_step_cli(tmp_path, capsys):
+    from benchmarks import profile_step
+
+    assert profile_step.main(["--help"]) == 0
+    assert "python benchmarks/profile_step.py --batch 4" in capsys.readouterr().out
+    bad = tmp_path / "missing" / "p.json"
+    assert profile_step.main(["--json", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: --json {bad}: folder {bad.parent} does not exist"]
+
+
+def test_official_torch_is_jax_free():
+    """official_torch.py runs in a torch-only virtualenv: what it imports from this
+    repository (benchmarks.common, mmnet_jax.cli) must not import JAX or the model."""
+    code = (
+        "import sys; import benchmarks.common, mmnet_jax.cli; "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('jax', 'jaxlib', 'flax', 'optax', 'tensorflow') "
+        "or m.startswith('mmnet_jax.') and m != 'mmnet_jax.cli'); print(bad); "
+        "sys.exit(1 if bad else 0)"
+    )
+    root = pathlib.Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    pins = (root / "benchmarks" / "requirements-official.txt").read_text()
+    setup = (root / "setup.cfg").read_text()
+    absl = re.search(r"absl-py==[\w.]+", setup).group(0)
+    assert absl in pins.splitlines(), absl
 
 
 def test_time_calls_and_reference_flops():
@@ -139,3 +200,41 @@ def test_profile_summary_from_trace_events():
     assert res["step_ms"] == 10 and res["thunk_ms"] == 9
     assert res["by_category_ms"] == {"fwd ynn:conv_general_dilated": 5, "bwd slice": 4}
     assert res["thunks_running_ms"] == {"0": 3, "1": 5, "2": 2}
+
+
+def test_parity_fixture_script_without_torch(tmp_path, capsys):
+    """What benchmarks/make_parity_fixtures.py can show without PyTorch: it draws the
+    fixtures' exact inputs, writes their exact key layout and recipe sums, and its
+    command line answers --help and bad paths (torch is imported only to compute)."""
+    from benchmarks import make_parity_fixtures as mpf
+    from tests import parity_utils
+
+    for tag in mpf.VARIANTS:
+        manifest, arrays = parity_utils.load_case(tag)
+        assert mpf.fixture_keys(tag) == list(arrays), tag  # the same keys, in order
+        drawn = mpf.inputs(0)
+        for key in mpf.fixture_keys(tag):
+            if key in drawn:
+                np.testing.assert_array_equal(drawn[key], arrays[key], err_msg=key)
+                assert drawn[key].dtype == arrays[key].dtype, key
+        sums = mpf.recipe_sums(mpf.recipe_weights(manifest, 0))
+        for key, value in sums.items():
+            np.testing.assert_allclose(value, arrays[key], rtol=1e-12, err_msg=key)
+        # The unused head is named as in the official script of that variant.
+        assert manifest[-1][0].startswith(mpf.UNUSED_HEAD[tag] + ".")
+    assert "torch" not in sys.modules  # imported only by compute()
+    assert mpf.main(["--help"]) == 0
+    assert "--official_dir PATH/TO/MMNet" in capsys.readouterr().out
+    missing = tmp_path / "MMNet"
+    for argv, line in (
+        ([], "error: --official_dir is required"),
+        (["--official_dir", str(missing)], f"error: --official_dir {missing}: no such folder"),
+        (
+            ["--official_dir", str(tmp_path), "--out", str(missing)],
+            f"error: --out {missing}: no such folder",
+        ),
+        (["--official_dir", str(tmp_path), "--variants", "7"], "error: --variants: unknown 7"),
+    ):
+        assert mpf.main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(line), (argv, err)
