@@ -14,6 +14,7 @@ from tfds_builders import clip_features as cf
 from tfds_builders.me_common.checks import (
     DUPLICATE_CLIP,
     ESTIMATED,
+    EXCLUDED,
     KEPT,
     NO_SUBJECT_OR_CLIP,
     SKIPPED,
@@ -106,7 +107,9 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         )
 
     def _find_sources(self, manual_dir: epath.Path) -> tuple[list[Source], list[dict]]:
-        """The releases to read and the sheet rows that name no clip."""
+        """The releases to read, and the clips reported without being read: dicts with
+        ``id``, ``detail``, ``file``, optional ``reason`` and ``outcome`` (default skipped,
+        e.g. a sheet row that names no clip; ``excluded`` is not a data fault)."""
         if self.LAYOUT is None:
             raise NotImplementedError
         source, broken = load_sheet_source(self.LAYOUT, manual_dir)
@@ -126,9 +129,12 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         seen: set[str] = set()
         for item in broken:
             reason = item.get("reason", NO_SUBJECT_OR_CLIP)
-            problem = ClipProblem(SKIPPED, reason, item["detail"], item["file"])
+            outcome = item.get("outcome", SKIPPED)
+            problem = ClipProblem(
+                outcome, reason, item["detail"], item["file"], bad=outcome != EXCLUDED
+            )
             self._fail_if_strict(item["id"], problem)
-            report.add(item["id"], SKIPPED, [problem])
+            report.add(item["id"], outcome, [problem])
         for source in sources:
             report.sources[source.name] = source.describe()
             if source.face_crop is None:

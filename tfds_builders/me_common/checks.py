@@ -79,10 +79,11 @@ def check_clip(
 ) -> tuple[ClipPlan | None, list[ClipProblem]]:
     """Runs the checks of the module docstring on one clip.
 
+    The label is ``clip.label`` when a clip list set it, else the config's class map.
     Returns ``(plan, problems)``: ``plan`` is None when the clip is skipped or excluded
     (``problems[0]`` says why); otherwise ``problems`` lists the estimations made.
     """
-    label = config.label_of(clip.source, clip.emotion)
+    label = clip.label if clip.label is not None else config.label_of(clip.source, clip.emotion)
     if label is None:
         return None, [
             ClipProblem(

@@ -105,8 +105,8 @@ def summarize(report: Mapping[str, Any], max_clips: int = 5) -> str:
     lines = [
         f"{report['dataset']}/{report['config']}: {counts['clips']} clips, "
         f"{counts['written']} written ({counts['kept']} kept, {counts['estimated']} with an "
-        f"estimated apex), {counts['skipped']} skipped, {counts['excluded']} excluded by "
-        "the class map",
+        # Excluded: by the class map, or by a composite's clip list (the reasons follow).
+        f"estimated apex), {counts['skipped']} skipped, {counts['excluded']} excluded",
         "  labels: " + ", ".join(f"{k} {v}" for k, v in report["labels"].items()),
     ]
     for outcome in (ESTIMATED, SKIPPED, EXCLUDED):

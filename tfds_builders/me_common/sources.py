@@ -20,7 +20,9 @@ class ClipSource:
 
     ``onset``/``apex``/``offset`` are the raw sheet cells; ``dir_candidates`` are paths
     relative to the frame root, tried in order (``'*'`` matches any folder, names match
-    without case when no exact match exists).
+    without case when no exact match exists). ``label``, when set, is the clip's class
+    as a published clip list gives it (a composite's official list): it is used instead
+    of the config's class map.
     """
 
     source: str
@@ -35,6 +37,7 @@ class ClipSource:
     dir_candidates: tuple[tuple[str, ...], ...]
     apex_annotated: bool = True
     offset_from_disk: bool = True
+    label: str | None = None
 
     @property
     def key(self) -> str:
