@@ -8,7 +8,7 @@ stops the build (:class:`ListedClipNotFoundError`, one line naming the clip and 
 was expected); every release clip that the list leaves out is reported as excluded,
 reason ``"not in the official MEGC 2019 list"``.
 
-:data:`SHEETS_CONFIG` (``3class_sheets``, from Python only) is the older composite made
+:data:`SHEETS_CONFIG` (``3class_sheets``) is the older composite made
 by a class map over the sheets (447 clips with the CASME II 2019-07-01 sheet), kept to
 compare with builds made before version 2.0.0; it is not the challenge's list.
 
@@ -302,7 +302,7 @@ class Builder(me_common.ClipBuilder):
         f"casme2/{casme2.LAYOUT.sheet_names[0]}, samm/{samm.LAYOUT.sheet_names[0]}, "
         f"smic/{smic.EXAMPLE_FRAME})"
     )
-    BUILDER_CONFIGS = [OFFICIAL_CONFIG]
+    BUILDER_CONFIGS = [OFFICIAL_CONFIG, SHEETS_CONFIG]
     MANUAL_DOWNLOAD_INSTRUCTIONS = """\
 The composite reads three releases, each obtained from its owners (see the casme2,
 samm and smic builders). Lay out `manual_dir` as:
