@@ -5,9 +5,10 @@ Example:
     python -m mmnet_jax.explain --workdir runs/synthetic --onset onset.png --apex apex.png \\
         --out pictures/
 
-Takes the model and input flags of mmnet_jax.predict. For each pair it writes, under
---out: ``<id>_explain.png`` (onset, apex, motion, class probabilities and the four CA
-stages' attention over the onset frame, with a colourbar), ``<id>_stage1.png`` ..
+Takes the model and input flags of mmnet_jax.predict (a whole clip too: --video clip.mp4).
+For each pair it writes, under --out: ``<id>_explain.png`` (onset, apex, motion, class
+probabilities and the four CA stages' attention over the onset frame, with a colourbar),
+``<id>_stage1.png`` ..
 ``<id>_stage4.png`` and ``<id>_motion.png``, and prints the paths. The four stages share
 one colour scale per pair, from the smallest to the largest attention value of any stage
 (stated on the colourbar), so the stages compare directly. More in README.md, "Use a

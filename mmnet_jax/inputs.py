@@ -1,11 +1,18 @@
 """The (onset, apex) frame pairs that predict and explain take, and their flags.
 
-A pair is given one of three ways:
+A pair is given one of four ways:
 
 - ``--onset A.jpg --apex B.jpg``: two image files;
 - ``--clip_dir D --onset_frame N --apex_frame M``: a clip folder whose frame files carry
   their number as the last digit group of the file stem (``reg_img46.jpg``,
   ``006_05562.jpg``, ``46.jpg``, ``img046.bmp``; see :func:`mmnet_jax.frames.frame_number`);
+- ``--video clip.mp4`` (a video file OpenCV can read) or ``--clip_dir D`` without
+  both frame numbers: a whole clip. The face is located in the onset frame (the first
+  frame unless ``--onset_frame`` is given) and every frame is levelled and cropped with
+  that one transform (:func:`mmnet_jax.faces.align_clip`; ``--noface_align`` for frames
+  that are already face crops); the apex is spotted after the onset
+  (:func:`mmnet_jax.spot.spot_apex`) unless ``--apex_frame`` is given. Video frames are
+  numbered from 0;
 - ``--csv pairs.csv``: a batch, one pair a row, with columns ``onset,apex`` (image paths)
   or ``clip_dir,onset_frame,apex_frame``, and an optional ``id``. Relative paths are
   read relative to the CSV file's folder.
@@ -22,23 +29,31 @@ import os
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 from absl import flags
 
-from mmnet_jax import cli, frames
+from mmnet_jax import cli, faces, frames, spot
 
 
 @dataclasses.dataclass
 class Pair:
-    """One (onset, apex) pair to run: an id for reports and file names, two image paths."""
+    """One (onset, apex) pair to run: an id for reports and file names, two image paths
+    (or, for a whole clip, two prepared RGB uint8 frames, described in ``extra``)."""
 
     id: str
-    onset: Path
-    apex: Path
+    onset: Path | np.ndarray
+    apex: Path | np.ndarray
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def describe(self) -> dict[str, Any]:
-        """``id``, ``onset``, ``apex`` (paths as text) and any extra fields (clip, frames)."""
-        return {"id": self.id, "onset": str(self.onset), "apex": str(self.apex), **self.extra}
+        """``id``, ``onset``, ``apex`` (paths as text) and any extra fields (clip, frames);
+        ``extra`` may replace ``onset``/``apex`` (a clip's frames are not files)."""
+        out: dict[str, Any] = {"id": self.id}
+        for key, value in (("onset", self.onset), ("apex", self.apex)):
+            if not isinstance(value, np.ndarray):
+                out[key] = str(value)
+        return {**out, **self.extra}
 
 
 def find_frame(clip_dir: str | os.PathLike, number: int, warn: frames.Warn = cli.note) -> Path:
@@ -162,8 +177,170 @@ def check_files(pairs: list[Pair]) -> None:
     """
     for pair in pairs:
         for what, path in (("onset", pair.onset), ("apex", pair.apex)):
+            if isinstance(path, np.ndarray):
+                continue
             if not path.is_file():
                 raise cli.UserError(f"{what} image file not found: {path} (pair {pair.id})")
+
+
+# ---------------------------------------------------------------------------------------
+# A whole clip: a video file or a folder of numbered frames, without onset or apex.
+
+
+def read_video(path: str | os.PathLike) -> list[np.ndarray]:
+    """Every frame of a video file, RGB uint8 (H, W, 3), decoded by OpenCV.
+
+    Raises:
+      UserError: the file is missing, OpenCV cannot open it, or it holds no frame.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise cli.UserError(f"video file not found: {path}")
+    capture = cv2.VideoCapture(str(path))
+    out = []
+    try:
+        if not capture.isOpened():
+            raise cli.UserError(f"cannot open video {path} (not a video, or a codec OpenCV lacks)")
+        while True:
+            ok, bgr = capture.read()
+            if not ok:
+                break
+            out.append(np.ascontiguousarray(bgr[..., ::-1]))
+    finally:
+        capture.release()
+    if not out:
+        raise cli.UserError(f"no frame could be decoded from video {path}")
+    return out
+
+
+def read_clip_dir(clip_dir: str | os.PathLike, warn: frames.Warn = cli.note):
+    """A clip folder's numbered frames in order: (frame numbers, RGB uint8 frames).
+
+    Raises:
+      UserError: the folder is missing, holds no numbered image, or a frame is unreadable.
+    """
+    folder = Path(clip_dir)
+    if not folder.is_dir():
+        raise cli.UserError(f"clip folder not found: {folder}")
+    numbered: dict[int, list[Path]] = {}
+    for p in folder.iterdir():
+        n = frames.frame_number(p.name) if p.is_file() and frames.is_image(p) else None
+        if n is not None:
+            numbered.setdefault(n, []).append(p)
+    if not numbered:
+        raise cli.UserError(
+            f"no numbered image files ({', '.join(frames.IMAGE_SUFFIXES)}) in {folder}"
+        )
+    numbers = sorted(numbered)
+    images = []
+    for n in numbers:
+        path = find_frame(folder, n, warn)
+        try:
+            images.append(frames.read_rgb(path))
+        except frames.FrameError as e:
+            raise cli.UserError(str(e)) from None
+    return numbers, images
+
+
+def clip_requested(fv: flags.FlagValues) -> bool:
+    """Whether the flags ask for a whole clip (``--video``, or ``--clip_dir`` without both
+    ``--onset_frame`` and ``--apex_frame``) rather than a named pair."""
+    named = fv.onset_frame is not None and fv.apex_frame is not None
+    return fv.video is not None or (fv.clip_dir is not None and not named)
+
+
+def _index_of(numbers: list[int], number: int | None, flag: str, source: str) -> int | None:
+    if number is None:
+        return None
+    if number not in numbers:
+        raise cli.UserError(
+            f"--{flag} {number}: {source} has frames {numbers[0]}..{numbers[-1]}"
+            f" ({len(numbers)} frames)"
+        )
+    return numbers.index(number)
+
+
+def user_clip(
+    source: str | os.PathLike,
+    *,
+    is_video: bool,
+    onset_frame: int | None = None,
+    apex_frame: int | None = None,
+    face_align: bool = True,
+    face_backend: str = "auto",
+    apex_method: str = spot.DEFAULT_METHOD,
+    pair_id: str | None = None,
+    warn: frames.Warn = cli.note,
+) -> Pair:
+    """A whole clip turned into one (onset, apex) pair of prepared frames.
+
+    Reads the clip (:func:`read_video` or :func:`read_clip_dir`), levels and crops every
+    frame with the onset frame's face (``face_align``), then spots the apex among the
+    frames after the onset (``apex_method``) unless ``apex_frame`` is given. The pair's
+    ``extra`` says which frames were used and how: ``onset_frame``, ``onset_chosen``,
+    ``apex_frame``, ``apex_chosen``, ``frames_read``, ``face_alignment``.
+
+    Raises:
+      UserError: unreadable input, a frame number not in the clip, an apex before the
+        onset, or no face in the onset frame.
+    """
+    source = Path(source)
+    if is_video:
+        images = read_video(source)
+        numbers = list(range(len(images)))
+    else:
+        numbers, images = read_clip_dir(source, warn)
+    what = f"video {source}" if is_video else f"clip folder {source}"
+    onset = _index_of(numbers, onset_frame, "onset_frame", what)
+    onset_chosen = "given (--onset_frame)" if onset is not None else "first frame"
+    onset = 0 if onset is None else onset
+    apex = _index_of(numbers, apex_frame, "apex_frame", what)
+    if apex is not None and apex < onset:
+        raise cli.UserError(f"--apex_frame {apex_frame} comes before the onset frame")
+    shapes = {im.shape for im in images[onset:]}
+    if len(shapes) > 1:
+        raise cli.UserError(f"{what}: frames differ in size ({sorted(shapes)[:2]}...)")
+    clip = images[onset:]
+    alignment: Any = "off (--noface_align): frames used as they are"
+    if face_align:
+        try:
+            clip, align = faces.align_clip(clip, 0, backend=face_backend)
+        except faces.FaceNotFound:
+            raise cli.UserError(
+                f"no face found in onset frame {numbers[onset]} of {what} (use --noface_align "
+                "if the frames are already face crops)"
+            ) from None
+        except faces.BackendUnavailable as e:
+            raise cli.UserError(str(e)) from None
+        alignment = align.describe()
+    if apex is None:
+        if len(clip) < 2:
+            raise cli.UserError(f"{what}: no frame after the onset to spot an apex in")
+        found = spot.spot_apex(clip, 0, len(clip) - 1, apex_method)
+        apex, apex_chosen = (
+            onset + found.apex,
+            found.describe().replace(
+                f"[0, {len(clip) - 1}]", f"frames {numbers[onset]}..{numbers[-1]}"
+            ),
+        )
+    else:
+        apex_chosen = "given (--apex_frame)"
+    onset_no, apex_no = numbers[onset], numbers[apex]
+    kind = "video" if is_video else "clip_dir"
+    extra = {
+        kind: str(source),
+        "onset": f"{source} frame {onset_no}",
+        "apex": f"{source} frame {apex_no}",
+        "frames_read": len(images),
+        "onset_frame": onset_no,
+        "onset_chosen": onset_chosen,
+        "apex_frame": apex_no,
+        "apex_chosen": apex_chosen,
+        "face_alignment": alignment,
+    }
+    warn(f"{source}: onset frame {onset_no} ({onset_chosen}), apex frame {apex_no} ({apex_chosen})")
+    name = pair_id or (source.stem if is_video else source.name)
+    return Pair(name, clip[0], clip[apex - onset], extra)
 
 
 # ---------------------------------------------------------------------------------------
@@ -187,6 +364,25 @@ def define_flags(fv: flags.FlagValues) -> None:
     flags.DEFINE_string(
         "id", None, "id of a single pair (default: from the file or folder names)", flag_values=fv
     )
+    flags.DEFINE_string(
+        "video", None, "a video file (any OpenCV can read): the face is aligned, the onset is "
+        "the first frame (or --onset_frame, numbered from 0) and the apex spotted (or "
+        "--apex_frame); --clip_dir without --apex_frame does the same with a frame folder",
+        flag_values=fv,
+    )  # fmt: skip
+    flags.DEFINE_boolean(
+        "face_align", True, "with --video or a whole --clip_dir: locate the face in the onset "
+        "frame and level and crop every frame with that one transform (--noface_align: "
+        "frames are already face crops)", flag_values=fv,
+    )  # fmt: skip
+    flags.DEFINE_enum(
+        "face_backend", "auto", list(faces.BACKENDS), "face locator: dlib (the faces extra), "
+        "haar (OpenCV), or auto (dlib when installed)", flag_values=fv,
+    )  # fmt: skip
+    flags.DEFINE_enum(
+        "apex_method", spot.DEFAULT_METHOD, list(spot.METHODS), "how a whole clip's apex "
+        "is spotted (see mmnet_jax/spot.py)", flag_values=fv,
+    )  # fmt: skip
 
 
 def pairs_from_flags(fv: flags.FlagValues, warn: frames.Warn = cli.note) -> list[Pair]:
@@ -196,21 +392,38 @@ def pairs_from_flags(fv: flags.FlagValues, warn: frames.Warn = cli.note) -> list
       UserError: no way or more than one way given, or a way given incompletely.
     """
     by_files = fv.onset is not None or fv.apex is not None
+    by_video = fv.video is not None
     by_clip = any(v is not None for v in (fv.clip_dir, fv.onset_frame, fv.apex_frame))
+    by_clip = by_clip and not by_video
     by_table = fv.csv is not None
-    if by_files + by_clip + by_table != 1:
+    if by_files + by_clip + by_table + by_video != 1 or (by_video and fv.clip_dir is not None):
         raise cli.UserError(
             "give the input pairs one way: --onset A --apex B, or --clip_dir D --onset_frame N "
-            "--apex_frame M, or --csv pairs.csv"
+            "--apex_frame M, or --csv pairs.csv, or a whole clip: --video V or --clip_dir D "
+            "(onset and apex optional)"
         )
+    if clip_requested(fv):
+        return [
+            user_clip(
+                fv.video if by_video else fv.clip_dir,
+                is_video=by_video,
+                onset_frame=fv.onset_frame,
+                apex_frame=fv.apex_frame,
+                face_align=fv.face_align,
+                face_backend=fv.face_backend,
+                apex_method=fv.apex_method,
+                pair_id=fv.id,
+                warn=warn,
+            )
+        ]
     if by_files:
         if fv.onset is None or fv.apex is None:
             raise cli.UserError("--onset and --apex go together: give both image files")
         onset, apex = Path(fv.onset), Path(fv.apex)
         return [Pair(fv.id or f"{onset.stem}-{apex.stem}", onset, apex)]
     if by_clip:
-        if None in (fv.clip_dir, fv.onset_frame, fv.apex_frame):
-            raise cli.UserError("--clip_dir needs --onset_frame N and --apex_frame M")
+        if fv.clip_dir is None:
+            raise cli.UserError("--onset_frame and --apex_frame need --clip_dir D or --video V")
         return [clip_pair(fv.clip_dir, fv.onset_frame, fv.apex_frame, fv.id, warn)]
     if fv.id is not None:
         raise cli.UserError("--id names a single pair; a CSV gives ids in its id column")

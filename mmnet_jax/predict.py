@@ -4,10 +4,14 @@ Example:
 
     python -m mmnet_jax.predict --workdir runs/synthetic --onset onset.png --apex apex.png
 
+    python -m mmnet_jax.predict --workdir runs/synthetic --video clip.mp4
+
 Give the model with --workdir (its final model, or a LOSO fold's with --fold SUBJECT) or
 --model_dir, and the pairs with --onset/--apex, --clip_dir/--onset_frame/--apex_frame or
---csv. Prints a JSON list, one object per pair: id, the input paths, class_names,
-probabilities (softmax of logits), predicted_class, predicted_index, logits. Conversions
+--csv; or a whole clip with --video or --clip_dir alone (face aligned, onset = first
+frame, apex spotted; the JSON says which frames were used and how). Prints a JSON list,
+one object per pair: id, the input paths, class_names, probabilities (softmax of
+logits), predicted_class, predicted_index, logits. Conversions
 of the frames are noted on stderr. More in README.md, "Use a trained model".
 """
 
