@@ -43,15 +43,19 @@ def prepare(
     face_crop: bool | None = None,
     strict: bool = False,
     overwrite: bool = False,
+    face_align: bool | None = None,
+    apex_method: str | None = None,
 ) -> tfds.core.DatasetBuilder:
     """Builds ``dataset`` (``'name/config'``) into ``data_dir``; returns the builder.
 
     ``None`` options keep the config's defaults (224 px, 5 frames per side, the config's
-    face crop). An existing build is reused unless ``overwrite`` (then it is deleted and
-    rebuilt from ``manual_dir``). Raises what the builder raises (missing files,
-    strict-mode faults).
+    face crop and alignment, the middle frame as a missing apex). An existing build is
+    reused unless ``overwrite`` (then it is deleted and rebuilt from ``manual_dir``).
+    Raises what the builder raises (missing files, strict-mode faults).
     """
-    builder = _builder(dataset, data_dir, image_size, frames_per_side, face_crop, strict)
+    builder = _builder(
+        dataset, data_dir, image_size, frames_per_side, face_crop, strict, face_align, apex_method
+    )
     mode = (
         tfds.download.GenerateMode.REUSE_CACHE_IF_EXISTS  # no downloads; data made afresh
         if overwrite
@@ -63,7 +67,16 @@ def prepare(
     return builder
 
 
-def _builder(dataset, data_dir, image_size, frames_per_side, face_crop, strict):
+def _builder(
+    dataset,
+    data_dir,
+    image_size,
+    frames_per_side,
+    face_crop,
+    strict,
+    face_align=None,
+    apex_method=None,
+):
     with _quiet_tfds():
         return tfds.builder(
             dataset,
@@ -72,6 +85,8 @@ def _builder(dataset, data_dir, image_size, frames_per_side, face_crop, strict):
             image_size=image_size,
             frames_per_side=frames_per_side,
             face_crop=face_crop,
+            face_align=face_align,
+            apex_method=apex_method,
             strict=strict or None,
         )
 
@@ -149,8 +164,24 @@ def _define(fv: flags.FlagValues) -> None:
     flags.DEFINE_boolean(
         "face_crop",
         None,
-        "crop each clip to the Haar face box of its onset frame (--no_face_crop: never); "
-        "default: the config's (on for SAMM)",
+        "crop each clip to the face of its onset frame (--no_face_crop: frames as released); "
+        "default: the config's (on for SAMM and CAS(ME)^3)",
+        flag_values=fv,
+    )
+    flags.DEFINE_boolean(
+        "face_align",
+        None,
+        "while cropping, locate the face's landmarks in the onset frame, level the eyes and "
+        "crop a square, one transform for every frame of the clip (--noface_align: the "
+        "plain Haar box); default: the config's (on for SAMM, CAS(ME)^3, megc2019's SAMM)",
+        flag_values=fv,
+    )
+    flags.DEFINE_enum(
+        "apex_method",
+        None,
+        sorted(me_common.APEX_METHODS),
+        "apex of a clip whose release has none (SMIC): middle frame, or spotted in "
+        "[onset, offset] (detrended: see mmnet_jax.spot); default: middle",
         flag_values=fv,
     )
     flags.DEFINE_boolean(
@@ -183,7 +214,11 @@ def _body(fv: flags.FlagValues, positional: list[str]) -> int:
         frames_per_side=fv.frames_per_side,
         face_crop=fv.face_crop,
         strict=fv.strict,
+        face_align=fv.face_align,
+        apex_method=fv.apex_method,
     )
+    if fv.face_align and fv.face_crop is False:
+        cli.fail("--face_align crops the face: it cannot go with --noface_crop")
     existing = _builder(fv.dataset, str(data_dir), **options)
     with _quiet_tfds():
         reuse = existing.is_prepared() and not fv.overwrite

@@ -12,6 +12,9 @@ import pytest
 from mmnet_jax import prepare
 from tfds_builders import me_common
 from tfds_builders import testing as t
+from tfds_builders.smic import smic_dataset_builder as smic
+
+SMIC_VERSION = str(smic.Builder.VERSION)
 
 SMALL = ["--image_size=16", "--frames_per_side=2"]
 
@@ -28,7 +31,7 @@ def errors(lines):
 
 
 def report_of(data_dir, dataset="smic", config="3class_16px_2f"):
-    path = data_dir / dataset / config / "1.0.0" / me_common.REPORT_FILENAME
+    path = data_dir / dataset / config / SMIC_VERSION / me_common.REPORT_FILENAME
     return json.loads(path.read_text())
 
 
@@ -47,6 +50,7 @@ def test_help_shows_the_example_and_the_whole_description():
     for flag in ("--dataset", "--manual_dir", "--data_dir", "--image_size", "--frames_per_side"):
         assert flag in out
     assert "--[no]face_crop" in out and "--[no]strict" in out and "--[no]overwrite" in out
+    assert "--[no]face_align" in out and "--apex_method: <detrended|middle|onset>" in out
 
 
 def test_build_then_reuse_then_overwrite_from_changed_data(tmp_path, capsys):
@@ -65,7 +69,7 @@ def test_build_then_reuse_then_overwrite_from_changed_data(tmp_path, capsys):
     shutil.rmtree(manual / "HS" / "s2" / "micro" / "negative" / "s2_ne_02")
     code, out, err = run(capsys, *args)
     assert code == 0
-    version_dir = data / "smic" / "3class_16px_2f" / "1.0.0"
+    version_dir = data / "smic" / "3class_16px_2f" / SMIC_VERSION
     assert [line for line in err if line.startswith("note:")] == [
         f"note: reusing the existing build in {version_dir} (made from {manual}); "
         "--overwrite rebuilds it from --manual_dir"
@@ -194,3 +198,18 @@ def test_no_clip_built(tmp_path, capsys):
         == ["error: smic/3class_16px_2f: no clip could be built; the summary above says why"]
     )
     assert "skipped, missing frames: 4:" in out
+
+
+def test_apex_method_and_face_align_flags(tmp_path, capsys):
+    args = [f"--manual_dir={t.dummy_data('smic')}", f"--data_dir={tmp_path / 'data'}", *SMALL]
+    code, out, err = run(capsys, "--dataset=smic/3class", "--apex-method=detrended", *args)
+    assert code == 0, err
+    assert "smic/3class_16px_2f_detrendedapex: 4 clips, 3 written" in out
+    assert "  frames: full frame 3, apex " in out
+    report = report_of(tmp_path / "data", config="3class_16px_2f_detrendedapex")
+    assert report["preparation"]["apex_method"] == "detrended"
+    assert sum(report["preparation"]["apex"].values()) == 3
+
+    code, out, err = run(capsys, "--dataset=smic/3class", "--face_align", "--noface_crop", *args)
+    assert code == 2 and out == ""
+    assert err == ["error: --face_align crops the face: it cannot go with --noface_crop"]

@@ -16,6 +16,19 @@ Each record holds what LOSO training needs and nothing that ties it to a local p
   sequence is the labelled frame; training draws an index in ``[0, jitter]``.
 - ``onset_frame_numbers``, ``apex_frame_numbers``: the frame number of each stored frame.
 
+The release builders (``provenance=True``) add how each clip was prepared:
+
+- ``face_alignment``: JSON text, the ONE transform applied to every stored frame of the
+  clip: ``{"mode": "aligned", "method", "box", "roll_degrees", "left_eye", "right_eye",
+  "crop_size", "matrix", "frame"}`` (the face located in onset frame ``frame`` by
+  :func:`mmnet_jax.faces.locate`, eyes levelled by ``matrix``, source pixels -> a square
+  crop of ``crop_size`` px, then resized to ``image_size``), ``{"mode": "box", "method":
+  "haar", "box", "frame"}`` (the plain Haar box) or ``{"mode": "full frame", "reason"}``
+  (no crop: switched off, or no face found).
+- ``apex_method``: how ``apex`` was chosen: ``"annotated"`` (the release's apex),
+  ``"middle"`` (the middle of onset..offset: no usable annotation) or a spotting method
+  of :mod:`mmnet_jax.spot` (``"detrended"``, ``"onset"``).
+
 Frames are stored PNG-encoded (lossless: re-encoding as JPEG adds noise that does not
 cancel between onset and apex, and the motion signal is a few grey levels).
 """
@@ -53,13 +66,17 @@ def clip_features(
     class_names: list[str],
     image_size: int = DEFAULT_IMAGE_SIZE,
     frames_per_side: int = DEFAULT_FRAMES_PER_SIDE,
+    provenance: bool = False,
 ) -> tfds.features.FeaturesDict:
-    """The ``FeaturesDict`` of one clip record (see the module docstring)."""
+    """The ``FeaturesDict`` of one clip record (see the module docstring); ``provenance``
+    adds ``face_alignment`` and ``apex_method`` (the release builders)."""
     image = tfds.features.Image(shape=(image_size, image_size, 3), encoding_format="png")
     frames = tfds.features.Sequence(image, length=frames_per_side)
     numbers = tfds.features.Sequence(np.int32, length=frames_per_side)
+    extra = {"face_alignment": tfds.features.Text(), "apex_method": tfds.features.Text()}
     return tfds.features.FeaturesDict(
         {
+            **(extra if provenance else {}),
             "id": tfds.features.Text(),
             "subject": tfds.features.Text(),
             "clip": tfds.features.Text(),
@@ -108,6 +125,9 @@ class ClipRecord:
     apex_frames: list[np.ndarray]
     onset_numbers: list[int]
     apex_numbers: list[int]
+    # Written only when set (the release builders' provenance features).
+    face_alignment: str | None = None
+    apex_method: str | None = None
 
     @property
     def key(self) -> str:
@@ -135,4 +155,8 @@ class ClipRecord:
             "onset_frame_numbers": list(self.onset_numbers),
             "apex_frame_numbers": list(self.apex_numbers),
         }
+        if self.face_alignment is not None:
+            example["face_alignment"] = self.face_alignment
+        if self.apex_method is not None:
+            example["apex_method"] = self.apex_method
         return self.key, example

@@ -9,6 +9,7 @@ from etils import epath
 from tfds_builders import me_common
 from tfds_builders import testing as t
 from tfds_builders.casme2 import casme2_dataset_builder as casme2
+from tfds_builders.samm import samm_dataset_builder as samm
 
 
 @pytest.mark.parametrize(
@@ -151,3 +152,25 @@ def test_face_box_from_onset_applied_to_all_frames(tmp_path, monkeypatch):
     np.testing.assert_array_equal(record.onset_frames[0], np.full((20, 20, 3), 201, np.uint8))
     np.testing.assert_array_equal(record.apex_frames[0], np.full((20, 20, 3), 205, np.uint8))
     assert plan.notes == []
+
+
+def test_derived_config_face_align_and_apex_method():
+    samm_5 = samm.Builder.builder_configs["5class"]
+    assert samm_5.crop_mode == "aligned"
+    # Alignment off while cropping: the plain Haar box, a name of its own.
+    box = me_common.derived_config(samm_5, face_align=False)
+    assert (box.name, box.crop_mode) == ("5class_noalign", "box")
+    # No crop: no alignment either; the name says "nocrop" only.
+    none = me_common.derived_config(samm_5, face_crop=False)
+    assert (none.name, none.face_align, none.crop_mode) == ("5class_nocrop", False, "full frame")
+    # Aligning a release that is not cropped by default turns the crop on.
+    base = casme2.Builder.builder_configs["5class"]
+    aligned = me_common.derived_config(base, face_align=True)
+    assert (aligned.name, aligned.crop_mode) == ("5class_crop_align", "aligned")
+    with pytest.raises(ValueError, match="face_align needs face_crop"):
+        me_common.derived_config(base, face_crop=False, face_align=True)
+    spotted = me_common.derived_config(base, apex_method="detrended")
+    assert (spotted.name, spotted.apex_method) == ("5class_detrendedapex", "detrended")
+    assert "missing apex spotted (detrended)" in str(spotted)
+    with pytest.raises(ValueError, match="unknown apex_method 'peak'"):
+        me_common.derived_config(base, apex_method="peak")

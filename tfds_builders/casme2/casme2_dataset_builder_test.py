@@ -89,7 +89,7 @@ def test_5class_report(built_5class):
     )
     assert report["labels"]["surprise"] == 2
     assert report["sources"]["casme2"]["frames"].endswith("Cropped")
-    assert str(builder.data_dir).endswith("casme2/5class_32px/1.0.0")
+    assert str(builder.data_dir).endswith("casme2/5class_32px/1.1.0")
 
 
 def test_3class(tmp_path):

@@ -5,6 +5,12 @@ video and onset: key ``spNO.1/e_62`` (``clip`` feature ``e_62``). Emotions are
 lower-cased, so ``Others`` and ``others`` are one class. Dozens of clips have
 onset == apex: they are kept with the apex estimated (middle of onset..offset).
 
+The part A frames are whole video frames: the configs align each clip's face
+(``face_align``: the face of the onset frame located with :func:`mmnet_jax.faces.locate`,
+eyes levelled, a square crop; one transform for every frame of the clip).
+``face_align=False`` crops the plain Haar face box; ``face_crop=False`` keeps the frames
+as released.
+
 Class maps (``ClassLabel`` order as listed):
 
 - ``7class`` (MMNet's order): happy, fear, sad, disgust, anger, surprise, others.
@@ -63,8 +69,14 @@ MAP_3 = {k: v for k, v in MAP_4.items() if v != "others"}
 class Builder(me_common.ClipBuilder):
     """CAS(ME)^3 part A micro clips: onset-side and apex-side colour frames."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    VERSION = tfds.core.Version("2.0.0")
+    RELEASE_NOTES = {
+        "1.0.0": "Initial release.",
+        "2.0.0": "Faces aligned by default (face_align: landmarks of the onset frame, eyes "
+        "levelled, square crop, one transform per clip; 1.0.0 stored full frames, now "
+        "face_crop=False); records gain face_alignment (JSON: the one "
+        "face transform of the clip) and apex_method (how the apex was chosen).",
+    }
     HOMEPAGE = "http://casme.psych.ac.cn/casme/e4"
     LAYOUT = LAYOUT
     BUILDER_CONFIGS = [
@@ -73,18 +85,24 @@ class Builder(me_common.ClipBuilder):
             MAP_4,
             CLASSES_4,
             "4 classes: positive (happy), surprise, negative (disgust, fear, anger, sad), others.",
+            face_crop=True,
+            face_align=True,
         ),
         me_common.make_config(
             "3class",
             MAP_3,
             CLASSES_3,
             "3 classes: positive (happy), surprise, negative (disgust, fear, anger, sad).",
+            face_crop=True,
+            face_align=True,
         ),
         me_common.make_config(
             "7class",
             MAP_7,
             CLASSES_7,
             "All 7 emotions, lower-cased (Others = others).",
+            face_crop=True,
+            face_align=True,
         ),
     ]
     MANUAL_DOWNLOAD_INSTRUCTIONS = """\
@@ -95,4 +113,6 @@ depth up to 4 folders:
 - the part A frames, as released: `spNO.1/b/color/175.jpg` (subject / video named as
   the sheet's `Filename` / `color` / `<frame number>.jpg`; a video folder holding the
   frames directly, without `color/`, is accepted too).
+Faces are aligned by default (located in each clip's onset frame, eyes levelled, a
+square crop, the same transform for every frame); `face_crop=False` keeps whole frames.
 """

@@ -46,3 +46,19 @@ def test_4class_and_3class(tmp_path):
     assert t.reported(report, "excluded") == {
         me_common.EXCLUDED_BY_CLASS_MAP: ["spNO.1/a_10", "spNO.1/e_8"]
     }
+
+
+def test_faces_aligned_by_default_and_the_fake_frames_reported(tmp_path):
+    builder, records, report = t.build("casme3/3class", t.dummy_data("casme3"), tmp_path)
+    assert builder.builder_config.crop_mode == "aligned"
+    assert builder.data_dir.endswith("3class_32px/2.0.0")
+    # The dummy frames hold no face: kept as full frames, one note per written clip.
+    assert report["preparation"]["face_alignment"] == {"full frame": len(records)}
+    assert sorted(n["id"] for n in report["notes"]) == t.ids(records)
+    assert all(n["note"].startswith("no face found in onset frame") for n in report["notes"])
+    _, records, report = t.build(
+        "casme3/3class", t.dummy_data("casme3"), tmp_path / "b", face_crop=False
+    )
+    assert report["notes"] == [] and report["preparation"]["face_alignment"] == {
+        "full frame": len(records)
+    }

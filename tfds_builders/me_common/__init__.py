@@ -15,8 +15,11 @@ column names, subject and folder naming); this package does the rest:
    *excluded* by the config's class map (not an error);
 4. ``frames``: load the frames the record needs (``onset_frame_numbers`` /
    ``apex_frame_numbers`` of :mod:`tfds_builders.clip_features`) through
-   :mod:`mmnet_jax.frames`, grayscale -> RGB, optional Haar face crop (one box per clip,
-   from the onset frame), resize to the config's square ``image_size``;
+   :mod:`mmnet_jax.frames`, grayscale -> RGB, optional face crop with ONE transform per
+   clip made from its onset frame (``face_align``: :mod:`mmnet_jax.faces` landmarks,
+   eyes levelled, square crop; else the plain Haar box), apex spotting
+   (:mod:`mmnet_jax.spot`) for a clip without an apex annotation when the config asks,
+   resize to the config's square ``image_size``;
 5. ``report``: write the build report (:class:`BuildReport`): ``build_report.json`` in
    the builder's ``data_dir`` version folder, with counts by outcome and reason and the
    clips per reason.
@@ -52,6 +55,8 @@ from tfds_builders.me_common.checks import (
     KEPT,
     MISSING_FRAMES,
     NO_APEX_ANNOTATION,
+    NO_APEX_SPOTTED,
+    NO_FACE_FOUND,
     NO_SUBJECT_OR_CLIP,
     OFFSET_BEFORE_ONSET,
     OFFSET_FROM_DISK,
@@ -68,6 +73,7 @@ from tfds_builders.me_common.checks import (
     middle_frame,
 )
 from tfds_builders.me_common.config import (
+    APEX_METHODS,
     STRICT_ENV,
     MeConfig,
     derived_config,
@@ -88,7 +94,7 @@ from tfds_builders.me_common.files import (
     list_dirs,
     walk_dirs,
 )
-from tfds_builders.me_common.frames import crop, detect_face, load_record
+from tfds_builders.me_common.frames import NoFaceError, crop, detect_face, load_record
 from tfds_builders.me_common.report import (
     REPORT_FILENAME,
     BuildReport,
@@ -106,6 +112,10 @@ from tfds_builders.me_common.sources import (
 )
 
 __all__ = [
+    "APEX_METHODS",
+    "NO_APEX_SPOTTED",
+    "NO_FACE_FOUND",
+    "NoFaceError",
     "APEX_NOT_A_NUMBER",
     "APEX_OUT_OF_RANGE",
     "APEX_REASONS",

@@ -16,6 +16,9 @@ from tfds_builders.me_common.checks import (
     ESTIMATED,
     EXCLUDED,
     KEPT,
+    NO_APEX_ANNOTATION,
+    NO_APEX_SPOTTED,
+    NO_FACE_FOUND,
     NO_SUBJECT_OR_CLIP,
     SKIPPED,
     UNREADABLE_FRAME,
@@ -25,7 +28,7 @@ from tfds_builders.me_common.checks import (
 from tfds_builders.me_common.config import MeConfig, derived_config, env_strict
 from tfds_builders.me_common.errors import BadClipError, NoClipsError
 from tfds_builders.me_common.files import FolderIndex
-from tfds_builders.me_common.frames import load_record
+from tfds_builders.me_common.frames import NoFaceError, load_record
 from tfds_builders.me_common.report import BuildReport, summarize
 from tfds_builders.me_common.sheets import load_sheet_source
 from tfds_builders.me_common.sources import SheetLayout, Source
@@ -39,10 +42,12 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     :meth:`_find_sources`.
 
     Extra constructor keywords (also through ``tfds.builder(name, **kwargs)``):
-      image_size, frames_per_side, face_crop: data options; a value other than the
-        config's makes a derived config with its own name (``5class_32px``), so each
-        variant has its own data folder.
-      strict: fail on the first bad clip (default: environment ``MMNET_TFDS_STRICT``).
+      image_size, frames_per_side, face_crop, face_align, apex_method: data options (see
+        :class:`MeConfig`); a value other than the config's makes a derived config with
+        its own name (``5class_32px``), so each variant has its own data folder.
+      strict: fail on the first bad clip (default: environment ``MMNET_TFDS_STRICT``);
+        with face alignment on, a clip whose onset frame shows no face is such a clip
+        (skipped, reason "no face found"); otherwise it is kept uncropped, with a note.
     """
 
     VERSION = tfds.core.Version("1.0.0")
@@ -60,10 +65,13 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         image_size: int | None = None,
         frames_per_side: int | None = None,
         face_crop: bool | None = None,
+        face_align: bool | None = None,
+        apex_method: str | None = None,
         strict: bool | None = None,
         **kwargs: Any,
     ):
-        if image_size is not None or frames_per_side is not None or face_crop is not None:
+        options = (image_size, frames_per_side, face_crop, face_align, apex_method)
+        if any(o is not None for o in options):
             base = config
             if base is None:
                 base = self.BUILDER_CONFIGS[0]
@@ -74,7 +82,7 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                         f"{self.name}: unknown config {config!r}; "
                         f"known: {', '.join(self.builder_configs)}"
                     )
-            config = derived_config(base, image_size, frames_per_side, face_crop)
+            config = derived_config(base, *options)
         self.strict = env_strict() if strict is None else bool(strict)
         super().__init__(config=config, **kwargs)
 
@@ -101,7 +109,10 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         config = self.me_config
         return self.dataset_info_from_configs(
             features=cf.clip_features(
-                list(config.class_names), config.image_size, config.frames_per_side
+                list(config.class_names),
+                config.image_size,
+                config.frames_per_side,
+                provenance=True,
             ),
             homepage=self.HOMEPAGE or None,
         )
@@ -137,8 +148,9 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             report.add(item["id"], outcome, [problem])
         for source in sources:
             report.sources[source.name] = source.describe()
-            if source.face_crop is None:
-                report.sources[source.name]["face_crop"] = config.face_crop
+            crop = config.face_crop if source.face_crop is None else source.face_crop
+            report.sources[source.name]["face_crop"] = crop
+            report.sources[source.name]["face_align"] = crop and config.face_align
             for clip in source.clips:
                 if clip.key in seen:
                     problem = ClipProblem(
@@ -155,12 +167,24 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                     report.add(clip.key, problems[0].outcome, problems)
                     continue
                 try:
-                    record = load_record(plan, config, index, source.face_crop)
-                except OSError as e:
-                    problem = ClipProblem(SKIPPED, UNREADABLE_FRAME, str(e), os.fspath(plan.folder))
+                    record = load_record(
+                        plan, config, index, source.face_crop, require_face=self.strict
+                    )
+                except (OSError, NoFaceError) as e:
+                    reason = NO_FACE_FOUND if isinstance(e, NoFaceError) else UNREADABLE_FRAME
+                    problem = ClipProblem(SKIPPED, reason, str(e), os.fspath(plan.folder))
                     self._fail_if_strict(clip.key, problem)
                     report.add(clip.key, SKIPPED, [problem])
                     continue
+                if plan.apex_method not in ("annotated", "middle"):
+                    for problem in problems:
+                        if problem.reason == NO_APEX_ANNOTATION:
+                            problem.reason = NO_APEX_SPOTTED
+                            problem.detail = (
+                                f"the release has no apex; frame {plan.apex} spotted "
+                                f"({plan.apex_method})"
+                            )
+                report.prepared(record)
                 outcome = ESTIMATED if plan.estimated_reasons else KEPT
                 report.add(clip.key, outcome, problems, label=plan.label)
                 for text in plan.notes:

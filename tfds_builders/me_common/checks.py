@@ -31,6 +31,8 @@ APEX_OUT_OF_RANGE = "apex outside [onset, offset]"
 ONSET_EQUALS_APEX = "onset == apex"
 OFFSET_FROM_DISK = "offset missing or before onset: last frame on disk used"
 NO_APEX_ANNOTATION = "no apex annotation: middle frame used"
+NO_APEX_SPOTTED = "no apex annotation: apex spotted"
+NO_FACE_FOUND = "no face found"
 ONSET_NOT_A_NUMBER = "onset not a number"
 OFFSET_NOT_A_NUMBER = "offset not a number"
 OFFSET_BEFORE_ONSET = "offset before onset"
@@ -40,7 +42,13 @@ FOLDER_NOT_FOUND = "frames folder not found"
 MISSING_FRAMES = "missing frames"
 UNREADABLE_FRAME = "unreadable frame"
 DUPLICATE_CLIP = "duplicate clip"
-APEX_REASONS = (APEX_NOT_A_NUMBER, APEX_OUT_OF_RANGE, ONSET_EQUALS_APEX, NO_APEX_ANNOTATION)
+APEX_REASONS = (
+    APEX_NOT_A_NUMBER,
+    APEX_OUT_OF_RANGE,
+    ONSET_EQUALS_APEX,
+    NO_APEX_ANNOTATION,
+    NO_APEX_SPOTTED,
+)
 
 
 @dataclasses.dataclass
@@ -56,6 +64,9 @@ class ClipPlan:
     apex_estimated: bool
     estimated_reasons: list[str]
     notes: list[str]
+    # How ``apex`` was chosen: "annotated", "middle", or a spotting method (set when the
+    # frames are loaded; see frames.load_record).
+    apex_method: str = "annotated"
 
 
 @dataclasses.dataclass
@@ -185,5 +196,6 @@ def check_clip(
         apex_estimated=apex_estimated,
         estimated_reasons=[p.reason for p in problems],
         notes=[],
+        apex_method="middle" if apex_estimated else "annotated",
     )
     return plan, problems

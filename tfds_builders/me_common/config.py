@@ -1,6 +1,7 @@
 """Builder configs: a task over one release (its classes, the map from sheet emotions to
-them) and the data options (image size, frames per side, face crop) that derive variants
-with their own names and data folders; strict mode from the environment."""
+them) and the data options (image size, frames per side, face crop and alignment, how a
+missing apex is chosen) that derive variants with their own names and data folders;
+strict mode from the environment."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 import tensorflow_datasets as tfds
 
+from mmnet_jax import spot
 from tfds_builders import clip_features as cf
 from tfds_builders.me_common.cells import normalize_emotion
 
@@ -27,7 +29,15 @@ class MeConfig(tfds.core.BuilderConfig):
         stripped. A key ``"<source>:<emotion>"`` applies to one source only (composites).
       image_size: side of the square RGB frames stored (default 224).
       frames_per_side: frames stored per side (onset side and apex side).
-      face_crop: crop each clip to the Haar face box of its onset frame.
+      face_crop: crop each clip to the face of its onset frame (False: frames as
+        released, no crop and no alignment).
+      face_align: with ``face_crop``, locate the face of the onset frame with
+        :func:`mmnet_jax.faces.locate` (landmarks), level its eyes and crop a square,
+        with ONE transform for every frame of the clip; False: the plain Haar face box
+        of the onset frame (the 1.0.0 crop). Needs ``face_crop``.
+      apex_method: how the apex of a clip whose release has NO apex annotation (SMIC) is
+        chosen: ``"middle"`` (the middle frame of onset..offset) or a spotting method of
+        :mod:`mmnet_jax.spot` (``"detrended"``, ``"onset"``) over [onset, offset].
     """
 
     class_names: tuple[str, ...] = ()
@@ -35,12 +45,29 @@ class MeConfig(tfds.core.BuilderConfig):
     image_size: int = cf.DEFAULT_IMAGE_SIZE
     frames_per_side: int = cf.DEFAULT_FRAMES_PER_SIDE
     face_crop: bool = False
+    face_align: bool = False
+    apex_method: str = "middle"
+
+    def __post_init__(self):
+        check_options(self.face_crop, self.face_align, self.apex_method)
+
+    @property
+    def crop_mode(self) -> str:
+        """``"aligned"``, ``"box"`` (Haar box) or ``"full frame"``."""
+        if not self.face_crop:
+            return "full frame"
+        return "aligned" if self.face_align else "box"
 
     def __str__(self) -> str:
         # TFDS logs a derived config with %s ("Using custom data configuration"): one short
         # line rather than the dataclass repr with every class-map pair.
-        crop = "face crop" if self.face_crop else "full frame"
-        return f"{self.name} ({self.image_size} px, {self.frames_per_side} frames/side, {crop})"
+        crop = {"aligned": "aligned face", "box": "face box", "full frame": "full frame"}
+        method = self.apex_method
+        apex = "" if method == "middle" else f", missing apex spotted ({method})"
+        return (
+            f"{self.name} ({self.image_size} px, {self.frames_per_side} frames/side, "
+            f"{crop[self.crop_mode]}{apex})"
+        )
 
     def label_of(self, source: str, emotion: str) -> str | None:
         """The class of a sheet emotion, or None when the task leaves it out."""
@@ -49,12 +76,27 @@ class MeConfig(tfds.core.BuilderConfig):
         return mapping.get(f"{source}:{key}", mapping.get(key))
 
 
+APEX_METHODS = spot.METHODS  # "detrended", "onset", "middle"
+
+
+def check_options(face_crop: bool, face_align: bool, apex_method: str) -> None:
+    """Raises ValueError for ``face_align`` without ``face_crop`` or an unknown apex method."""
+    if face_align and not face_crop:
+        raise ValueError("face_align needs face_crop (alignment crops the face)")
+    if apex_method not in APEX_METHODS:
+        raise ValueError(
+            f"unknown apex_method {apex_method!r}; known: {', '.join(sorted(APEX_METHODS))}"
+        )
+
+
 def make_config(
     name: str,
     class_map: Mapping[str, str],
     class_names: Sequence[str],
     description: str,
     face_crop: bool = False,
+    face_align: bool = False,
+    apex_method: str = "middle",
 ) -> MeConfig:
     """A predefined config; checks that the map only targets declared classes."""
     unknown = sorted(set(class_map.values()) - set(class_names))
@@ -66,6 +108,8 @@ def make_config(
         class_names=tuple(class_names),
         class_map=tuple((normalize_emotion(k), v) for k, v in class_map.items()),
         face_crop=face_crop,
+        face_align=face_align,
+        apex_method=apex_method,
     )
 
 
@@ -74,11 +118,21 @@ def derived_config(
     image_size: int | None = None,
     frames_per_side: int | None = None,
     face_crop: bool | None = None,
+    face_align: bool | None = None,
+    apex_method: str | None = None,
 ) -> MeConfig:
     """``base`` with other data options, under a name of its own (its own data folder).
 
     ``5class`` at 32 px -> ``5class_32px``; 3 frames per side -> ``..._3f``; face crop
-    switched on or off against the predefined default -> ``..._crop`` / ``..._nocrop``.
+    switched on or off against the predefined default -> ``..._crop`` / ``..._nocrop``;
+    face alignment switched (while cropping) -> ``..._align`` / ``..._noalign``; another
+    apex method for clips without an apex -> ``..._<method>apex``.
+
+    ``face_align=True`` turns ``face_crop`` on unless it is given False (a ValueError);
+    ``face_crop=False`` turns alignment off (frames as released).
+
+    Raises:
+      ValueError: a bad size, count, apex method, or face_align=True with face_crop=False.
     """
     changes: dict[str, Any] = {}
     parts = []
@@ -92,9 +146,24 @@ def derived_config(
             raise ValueError(f"frames_per_side must be at least 1, got {frames_per_side}")
         changes["frames_per_side"] = int(frames_per_side)
         parts.append(f"{int(frames_per_side)}f")
-    if face_crop is not None and bool(face_crop) != base.face_crop:
-        changes["face_crop"] = bool(face_crop)
-        parts.append("crop" if face_crop else "nocrop")
+    crop = base.face_crop if face_crop is None else bool(face_crop)
+    if face_align and face_crop is None:
+        crop = True
+    align = (base.face_align if face_align is None else bool(face_align)) and crop
+    if face_align and not crop:
+        raise ValueError("face_align needs face_crop (alignment crops the face)")
+    if crop != base.face_crop:
+        changes["face_crop"] = crop
+        parts.append("crop" if crop else "nocrop")
+    if align != base.face_align:
+        changes["face_align"] = align
+        # Without a crop there is nothing to align: "nocrop" says it all.
+        if crop:
+            parts.append("align" if align else "noalign")
+    if apex_method is not None and apex_method != base.apex_method:
+        check_options(False, False, apex_method)
+        changes["apex_method"] = apex_method
+        parts.append(f"{apex_method}apex")
     if not changes:
         return base
     return dataclasses.replace(base, name="_".join([base.name, *parts]), **changes)

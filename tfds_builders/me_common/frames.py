@@ -1,15 +1,20 @@
 """Loading a checked clip's frames into a record: decode and resize through
-:mod:`mmnet_jax.frames` (grayscale -> RGB), optional Haar face crop (one box per clip, from
-the onset frame), resize to the config's square ``image_size``."""
+:mod:`mmnet_jax.frames` (grayscale -> RGB); optional face crop, ONE transform per clip made
+from its onset frame: aligned (:mod:`mmnet_jax.faces`: eyes levelled, square crop) or the
+plain Haar box; apex spotting (:mod:`mmnet_jax.spot`) for clips without an apex
+annotation; resize to the config's square ``image_size``."""
 
 from __future__ import annotations
 
 import functools
+import json
 import os
+from collections.abc import Callable, Mapping
 
 import cv2
 import numpy as np
 
+from mmnet_jax import faces, spot
 from mmnet_jax import frames as frames_lib
 from tfds_builders import clip_features as cf
 from tfds_builders.me_common.checks import ClipPlan
@@ -58,43 +63,143 @@ def detect_face(rgb: np.ndarray, margin: float = 0.1) -> tuple[int, int, int, in
 
 
 def crop(rgb: np.ndarray, box: tuple[int, int, int, int] | None) -> np.ndarray:
+    """``rgb[y0:y1, x0:x1]`` of ``box`` (the frame itself when ``box`` is None)."""
     if box is None:
         return rgb
     x0, y0, x1, y1 = box
     return rgb[y0:y1, x0:x1]
 
 
+class NoFaceError(ValueError):
+    """No face in a clip's onset frame while alignment is on and a face is required
+    (strict builds): the message names the frame."""
+
+
+def _face_transform(
+    onset_rgb: np.ndarray, onset_name: str, onset: int, align: bool
+) -> tuple[Callable[[np.ndarray], np.ndarray] | None, dict]:
+    """The one transform of a clip, from its onset frame: ``(transform or None, the
+    record's face_alignment dict)``; None with ``mode`` ``"full frame"`` and a
+    ``reason`` when no face is found (or no detector is installed)."""
+    no_face = {"mode": "full frame", "reason": f"no face found in onset frame {onset_name}"}
+    if align:
+        try:
+            face = faces.locate(onset_rgb)
+        except faces.BackendUnavailable as e:
+            return None, {"mode": "full frame", "reason": f"face alignment unavailable ({e})"}
+        if face is None:
+            return None, no_face
+        alignment = faces.alignment(face)
+        info = {"mode": "aligned", **face.describe(), "crop_size": alignment.size}
+        info["matrix"] = alignment.describe()["matrix"]
+        return alignment.apply, {**info, "frame": onset}
+    try:
+        box = detect_face(onset_rgb)
+    except FileNotFoundError as e:
+        return None, {"mode": "full frame", "reason": f"face crop unavailable ({e})"}
+    if box is None:
+        return None, no_face
+    info = {"mode": "box", "method": "haar", "box": list(box), "frame": onset}
+    return functools.partial(crop, box=box), info
+
+
+def _spot(
+    plan: ClipPlan,
+    config: MeConfig,
+    span: list[int],
+    read: Callable[[int], np.ndarray],
+    transform: Callable[[np.ndarray], np.ndarray] | None,
+    available: Mapping[int, object],
+) -> None:
+    """Spot the apex of a clip without an apex annotation in [onset, offset] with
+    ``config.apex_method`` (:func:`mmnet_jax.spot.spot_apex`), on the face: the clip's
+    own transform, or else the face located in the onset frame for spotting only (full
+    frames when none is found). Sets ``plan.apex`` and ``plan.apex_method``, or keeps
+    the middle frame with a note (no motion found, or a frame the record needs missing)."""
+    where = "the face crop"
+    if transform is None:
+        try:
+            face = faces.locate(read(plan.onset))
+        except faces.BackendUnavailable:
+            face = None
+        if face is None:
+            where = "full frames (no face found in the onset frame)"
+        else:
+            transform = faces.alignment(face).apply
+    clip = [transform(read(n)) if transform else read(n) for n in span]
+    found = spot.spot_apex(clip, 0, len(clip) - 1, config.apex_method)
+    apex = span[found.apex]
+    fps = config.frames_per_side
+    needed = cf.onset_frame_numbers(plan.onset, apex, fps) + cf.apex_frame_numbers(
+        plan.onset, apex, fps
+    )
+    if apex == plan.onset:
+        plan.notes.append(f"apex spotting found no motion: middle frame {plan.apex} kept")
+        return
+    if any(n not in available for n in needed):
+        plan.notes.append(
+            f"spotted apex {apex} lacks frames on disk: middle frame {plan.apex} kept"
+        )
+        return
+    plan.notes.append(
+        f"apex spotted ({config.apex_method}) on {where}: frame {apex} (middle frame {plan.apex})"
+    )
+    plan.apex = apex
+    plan.apex_method = config.apex_method
+
+
 def load_record(
-    plan: ClipPlan, config: MeConfig, index: FolderIndex, face_crop: bool | None = None
+    plan: ClipPlan,
+    config: MeConfig,
+    index: FolderIndex,
+    face_crop: bool | None = None,
+    require_face: bool = False,
 ) -> cf.ClipRecord:
-    """Reads, crops (``face_crop``, default the config's) and resizes a checked clip.
+    """Reads, crops or aligns, and resizes a checked clip; spots its apex when the release
+    has none and ``config.apex_method`` is not ``"middle"``.
+
+    ``face_crop`` (default the config's) switches the crop for this clip's source;
+    alignment is ``config.face_align`` while cropping. One transform, made from the onset
+    frame, is applied to every stored frame. A face not found leaves the frames uncropped
+    with a note in ``plan.notes`` (the build report's notes), or raises
+    :class:`NoFaceError` when ``require_face`` and alignment is on.
 
     Raises:
       OSError: naming the frame that cannot be decoded.
+      NoFaceError: see above.
     """
     frames = index.frames(plan.folder)
-    onset_numbers = cf.onset_frame_numbers(plan.onset, plan.apex, config.frames_per_side)
-    apex_numbers = cf.apex_frame_numbers(plan.onset, plan.apex, config.frames_per_side)
+    crop_on = config.face_crop if face_crop is None else face_crop
+    align_on = crop_on and config.face_align
     cache: dict[int, np.ndarray] = {}
-    for n in onset_numbers + apex_numbers:
+
+    def read(n: int) -> np.ndarray:
         if n not in cache:
             try:
                 cache[n] = frames_lib.read_rgb(frames[n])
             except frames_lib.FrameError as e:
                 raise OSError(str(e)) from None
-    box = None
-    if config.face_crop if face_crop is None else face_crop:
-        try:
-            box = detect_face(cache[plan.onset])
-        except FileNotFoundError as e:
-            plan.notes.append(f"face crop unavailable ({e}): full frame")
-        else:
-            if box is None:
-                plan.notes.append(
-                    f"no face found in onset frame {frames[plan.onset].name}: full frame"
-                )
+        return cache[n]
+
+    transform, face_info = None, {"mode": "full frame", "reason": "face_crop off"}
+    if crop_on:
+        onset_name = frames[plan.onset].name
+        transform, face_info = _face_transform(read(plan.onset), onset_name, plan.onset, align_on)
+        if transform is None:
+            if align_on and require_face:
+                raise NoFaceError(face_info["reason"])
+            plan.notes.append(f"{face_info['reason']}: full frame")
+    if not plan.clip.apex_annotated and config.apex_method != "middle":
+        span = [n for n in sorted(frames) if plan.onset <= n <= plan.offset]
+        _spot(plan, config, span, read, transform, frames)
+    onset_numbers = cf.onset_frame_numbers(plan.onset, plan.apex, config.frames_per_side)
+    apex_numbers = cf.apex_frame_numbers(plan.onset, plan.apex, config.frames_per_side)
     size = config.image_size
-    sized = {n: frames_lib.resize_square(crop(img, box), size) for n, img in cache.items()}
+    sized = {}
+    for n in onset_numbers + apex_numbers:
+        if n not in sized:
+            image = read(n)
+            sized[n] = frames_lib.resize_square(transform(image) if transform else image, size)
     clip = plan.clip
     return cf.ClipRecord(
         subject=clip.subject,
@@ -111,4 +216,6 @@ def load_record(
         apex_frames=[sized[n] for n in apex_numbers],
         onset_numbers=onset_numbers,
         apex_numbers=apex_numbers,
+        face_alignment=json.dumps(face_info, sort_keys=True),
+        apex_method=plan.apex_method,
     )

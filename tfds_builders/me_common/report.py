@@ -12,6 +12,8 @@ from typing import Any
 import tensorflow_datasets as tfds
 from etils import epath
 
+from mmnet_jax import faces
+from tfds_builders import clip_features as cf
 from tfds_builders.me_common.checks import (
     ESTIMATED,
     EXCLUDED,
@@ -36,10 +38,16 @@ class BuildReport:
          "labels": {class name: records written},
          "reasons": {outcome: {reason: count}},
          "clips": {outcome: {reason: [{"id", "detail", "file"}]}},
-         "notes": [{"id", "note"}]}
+         "notes": [{"id", "note"}],
+         "preparation": {"face_crop", "face_align", "face_backend", "apex_method",
+                         "face_alignment": {mode: records}, "apex": {method: records}}}
 
     ``clips`` covers every clip of the sources: kept + estimated + skipped + excluded.
     An estimated clip is counted under its first reason; its detail lists them all.
+    ``preparation`` holds the config's face and apex options, the face backend used
+    (:func:`mmnet_jax.faces.resolve_backend`, when alignment is on) and how many written
+    records were aligned / box-cropped / left as full frames, and how their apex was
+    chosen (the records' ``face_alignment`` and ``apex_method``).
     """
 
     def __init__(self, dataset: str, config: MeConfig, version: str, manual_dir: str, strict: bool):
@@ -56,6 +64,15 @@ class BuildReport:
         }
         self.clips: dict[str, dict[str, list[dict[str, str]]]] = {o: {} for o in OUTCOMES[1:]}
         self.notes: list[dict[str, str]] = []
+        self.face_modes: collections.Counter[str] = collections.Counter()
+        self.apex_methods: collections.Counter[str] = collections.Counter()
+
+    def prepared(self, record: cf.ClipRecord) -> None:
+        """Count how a written record was prepared (face mode and apex method)."""
+        if record.face_alignment is not None:
+            self.face_modes[json.loads(record.face_alignment)["mode"]] += 1
+        if record.apex_method is not None:
+            self.apex_methods[record.apex_method] += 1
 
     def add(self, clip_id: str, outcome: str, problems: Sequence[ClipProblem] = (), label=None):
         self.counts[outcome] += 1
@@ -91,12 +108,29 @@ class BuildReport:
             "reasons": {o: dict(sorted(c.items())) for o, c in self.reasons.items()},
             "clips": self.clips,
             "notes": self.notes,
+            "preparation": {
+                "face_crop": self.config.face_crop,
+                "face_align": self.config.face_align,
+                "face_backend": _face_backend(self.config),
+                "apex_method": self.config.apex_method,
+                "face_alignment": dict(sorted(self.face_modes.items())),
+                "apex": dict(sorted(self.apex_methods.items())),
+            },
         }
 
     def write(self, folder: epath.PathLike) -> epath.Path:
         path = epath.Path(folder) / REPORT_FILENAME
         path.write_text(json.dumps(self.to_dict(), indent=1, ensure_ascii=False) + "\n")
         return path
+
+
+def _face_backend(config: MeConfig) -> str | None:
+    if not (config.face_crop and config.face_align):
+        return None
+    try:
+        return faces.resolve_backend("auto")
+    except faces.BackendUnavailable:
+        return None
 
 
 def summarize(report: Mapping[str, Any], max_clips: int = 5) -> str:
@@ -114,6 +148,11 @@ def summarize(report: Mapping[str, Any], max_clips: int = 5) -> str:
             shown = ", ".join(c["id"] for c in clips[:max_clips])
             more = f", ... (+{len(clips) - max_clips})" if len(clips) > max_clips else ""
             lines.append(f"  {outcome}, {reason}: {len(clips)}: {shown}{more}")
+    prep = report.get("preparation") or {}
+    if prep.get("face_alignment") or prep.get("apex"):
+        parts = [f"{mode} {n}" for mode, n in prep.get("face_alignment", {}).items()]
+        parts += [f"apex {method} {n}" for method, n in prep.get("apex", {}).items()]
+        lines.append("  frames: " + ", ".join(parts))
     if report.get("notes"):
         lines.append(f"  notes: {len(report['notes'])} (e.g. {report['notes'][0]['note']})")
     return "\n".join(lines)

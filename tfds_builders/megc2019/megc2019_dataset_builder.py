@@ -18,7 +18,9 @@ without case), else from anywhere inside ``manual_dir``. Subjects are prefixed w
 source (``casme2_sub01``, ``samm_006``, ``smic_s1``), so keys stay unique
 (``casme2_sub01/EP02_01f``) and leave-one-subject-out runs over 68 subjects; the
 ``source`` feature names the release. Only SAMM frames are face-cropped by default (its
-raw release is not cropped); ``face_crop=False`` turns that off.
+raw release is not cropped), with the face aligned as the samm builder does
+(``face_align``; ``face_align=False``: the plain Haar box); ``face_crop=False`` turns
+the crop off. SMIC apexes are the middle frames unless ``apex_method`` spots them.
 """
 
 from __future__ import annotations
@@ -71,9 +73,11 @@ class CompositeConfig(me_common.MeConfig):
 def composite_config(
     name: str, description: str, clip_list: os.PathLike | str | None = None, sha256: str = ""
 ) -> CompositeConfig:
-    """A 3-class composite config (SAMM face-cropped); ``clip_list`` as in
+    """A 3-class composite config (SAMM faces aligned); ``clip_list`` as in
     :class:`CompositeConfig` (tests pass a short list of their own)."""
-    base = me_common.make_config(name, MAP_3, CLASSES_3, description, face_crop=True)
+    base = me_common.make_config(
+        name, MAP_3, CLASSES_3, description, face_crop=True, face_align=True
+    )
     fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(base) if f.init}
     path = os.fspath(clip_list) if clip_list is not None else None
     return CompositeConfig(**fields, clip_list=path, clip_list_sha256=sha256)
@@ -82,16 +86,16 @@ def composite_config(
 OFFICIAL_CONFIG = composite_config(
     "3class",
     "The official MEGC 2019 composite: the challenge's list of 442 clips (CASME II 145, "
-    "SAMM 133, SMIC-HS 164) with its labels positive, surprise, negative. SAMM frames "
-    "cropped to the onset frame's Haar face box.",
+    "SAMM 133, SMIC-HS 164) with its labels positive, surprise, negative. SAMM faces "
+    "aligned from the onset frame (eyes level, square crop).",
     OFFICIAL_LIST,
     OFFICIAL_LIST_SHA256,
 )
 SHEETS_CONFIG = composite_config(
     "3class_sheets",
     "Not the challenge's list: the class map positive, surprise, negative over the "
-    "releases' emotions (447 clips with the CASME II 2019-07-01 sheet). SAMM frames "
-    "cropped to the onset frame's Haar face box.",
+    "releases' emotions (447 clips with the CASME II 2019-07-01 sheet). SAMM faces "
+    "aligned from the onset frame (eyes level, square crop).",
 )
 
 
@@ -288,13 +292,18 @@ def find_releases(manual_dir: epath.Path) -> list[tuple[me_common.Source, list[d
 class Builder(me_common.ClipBuilder):
     """MEGC 2019 composite clips, one record per listed clip of the three releases."""
 
-    VERSION = tfds.core.Version("2.0.0")
+    VERSION = tfds.core.Version("3.0.0")
     RELEASE_NOTES = {
         "1.0.0": "Initial release.",
         "2.0.0": "3class is the challenge's official list (442 clips: CASME II 145, SAMM "
         "133, SMIC-HS 164), labels from the list; a listed clip missing from the "
         "releases stops the build; other clips are excluded as not in the list. The "
         "sheet-derived composite of 1.0.0 (447 clips) is the config 3class_sheets.",
+        "3.0.0": "SAMM faces aligned by default (face_align: landmarks of the onset frame, "
+        "eyes levelled, square crop, one transform per clip; face_align=False is the "
+        "Haar box of 2.0.0); apex_method selects SMIC apex spotting (default: middle "
+        "frame, as before); records gain face_alignment (JSON: the one "
+        "face transform of the clip) and apex_method (how the apex was chosen).",
     }
     HOMEPAGE = "https://facial-micro-expressiongc.github.io/MEGC2019/"
     EXPECTED_FILES = (

@@ -245,8 +245,16 @@ def test_all_442_listed_clips_are_found_and_labelled_as_listed(tmp_path):
     rows = official_rows()
     write_full_tree(tmp_path / "manual", rows)
     # Strict: clips left out of the list are not faults (SMIC's missing apex neither).
+    # The generated frames hold no face, which strict mode refuses while aligning faces:
+    # this test is about the list, so SAMM gets the plain Haar box (no face: a note).
     builder, records, report = t.build(
-        "megc2019/3class", tmp_path / "manual", tmp_path / "data", 8, frames_per_side=1, strict=True
+        "megc2019/3class",
+        tmp_path / "manual",
+        tmp_path / "data",
+        8,
+        frames_per_side=1,
+        strict=True,
+        face_align=False,
     )
     names = builder.info.features["label"].names
     got = {r["id"].decode(): names[int(r["label"])] for r in records}
@@ -261,7 +269,7 @@ def test_all_442_listed_clips_are_found_and_labelled_as_listed(tmp_path):
             "smic_s7/s7_ne_01",
         ]
     }
-    assert builder.data_dir.endswith("3class_8px_1f/2.0.0")
+    assert builder.data_dir.endswith("3class_8px_1f_noalign/3.0.0")
 
 
 def test_a_missing_release_clip_is_named_with_the_count_of_the_others(tmp_path):
@@ -308,11 +316,18 @@ def _check_sheets(builder, records, report):
     assert "smic_s2/s2_ne_02" in t.reported(report, "skipped")["missing frames"]
     assert report["sources"]["samm"]["face_crop"] is True
     assert report["sources"]["casme2"]["face_crop"] is False
+    # Only SAMM is aligned; its dummy frames hold no face (full frames, noted).
+    assert report["sources"]["samm"]["face_align"] is True
+    assert report["sources"]["casme2"]["face_align"] is False
+    assert report["sources"]["smic"]["face_align"] is False
+    assert {r["apex_method"] for r in records if r["source"] == b"smic"} == {b"middle"}
+    samm_ids = sorted(k for k in t.ids(records) if k.startswith("samm_"))
+    assert sorted(n["id"] for n in report["notes"]) == samm_ids
 
 
 def test_3class_sheets(tmp_path):
     built = t.build("megc2019", t.dummy_data("megc2019"), tmp_path, config=megc.SHEETS_CONFIG)
-    assert built[0].data_dir.endswith("3class_sheets_32px/2.0.0")
+    assert built[0].data_dir.endswith("3class_sheets_32px/3.0.0")
     _check_sheets(*built)
 
 

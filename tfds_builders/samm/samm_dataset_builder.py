@@ -2,8 +2,11 @@
 
 The sheet starts with notes rows; the header is the first row whose first cell is
 ``Subject``. Emotions are capitalised (``Anger``) and matched without case. Frames are
-grayscale (stored as RGB) and, in the raw release, not face-cropped: the configs crop
-each clip to the Haar face box of its onset frame (``face_crop=False`` turns it off).
+grayscale (stored as RGB) and, in the raw release, not face-cropped: the configs align
+each clip's face (``face_align``: the face of the onset frame located with
+:func:`mmnet_jax.faces.locate`, eyes levelled, a square crop; the same transform for
+every frame of the clip). ``face_align=False`` crops the plain Haar face box of the onset
+frame instead (version 1.0.0); ``face_crop=False`` keeps frames as released.
 
 Class maps (``ClassLabel`` order as listed):
 
@@ -54,8 +57,14 @@ MAP_3 |= {e: "negative" for e in ("anger", "contempt", "disgust", "fear", "sadne
 class Builder(me_common.ClipBuilder):
     """SAMM micro clips: onset-side and apex-side frames, one record per sheet row."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    VERSION = tfds.core.Version("2.0.0")
+    RELEASE_NOTES = {
+        "1.0.0": "Initial release.",
+        "2.0.0": "Faces aligned by default (face_align: landmarks of the onset frame, eyes "
+        "levelled, square crop, one transform per clip; face_align=False is the 1.0.0 "
+        "Haar box); records gain face_alignment (JSON: the one "
+        "face transform of the clip) and apex_method (how the apex was chosen).",
+    }
     HOMEPAGE = "https://helward.mmu.ac.uk/STAFF/M.Yap/dataset.php"
     LAYOUT = LAYOUT
     BUILDER_CONFIGS = [
@@ -64,16 +73,19 @@ class Builder(me_common.ClipBuilder):
             MAP_5,
             CLASSES_5,
             "Estimated emotion, 5 classes: happiness, anger, contempt, surprise, other. "
-            "Frames cropped to the onset frame's Haar face box.",
+            "Faces aligned from the onset frame (eyes level, square crop).",
             face_crop=True,
+            face_align=True,
         ),
         me_common.make_config(
             "3class",
             MAP_3,
             CLASSES_3,
             "MEGC 2019 classes: positive (happiness), surprise, negative (anger, contempt, "
-            "disgust, fear, sadness). Frames cropped to the onset frame's Haar face box.",
+            "disgust, fear, sadness). Faces aligned from the onset frame (eyes level, square "
+            "crop).",
             face_crop=True,
+            face_align=True,
         ),
     ]
     MANUAL_DOWNLOAD_INSTRUCTIONS = """\
@@ -85,6 +97,7 @@ depth up to 4 folders:
 - the frames, as released: `006/006_1_2/006_05562.jpg` (subject folder / clip folder
   named as the sheet's `Filename` / `<subject>_<5-digit frame number>.jpg`), either at
   the top of `manual_dir` or in a folder such as `SAMM/` or `SAMM_CROP/`.
-Frames are face-cropped by default (Haar cascade of OpenCV on each clip's onset frame);
-pass `face_crop=False` for an already cropped release.
+Faces are aligned by default (located in each clip's onset frame, eyes levelled, a
+square crop, the same transform for every frame); `face_align=False` crops the plain
+Haar box instead; pass `face_crop=False` for an already cropped release.
 """

@@ -5,8 +5,14 @@ The release has no sheet: labels come from the folders
 the clip folder, and there is NO apex annotation: the apex is the middle frame of
 onset..offset, stored with ``apex_estimated=True`` and counted in the report as
 estimated (reason "no apex annotation: middle frame used"; not a data fault, so strict
-mode accepts it). Frame files are any sorted images whose names end in the frame number
-(``image0xxxxx.bmp``, ``reg_image0xxxxx.bmp``, ``.jpg``, ``.png``).
+mode accepts it). ``apex_method="detrended"`` (or ``"onset"``) spots the apex instead,
+with :func:`mmnet_jax.spot.spot_apex` on the frames of [onset, offset] (on the face of
+the onset frame when one is found); the record's ``apex_method`` says which, and the
+report's reason becomes "no apex annotation: apex spotted". The middle frame stays the
+default: it is what published SMIC and MEGC 2019 results used, and the spotter's error
+is measured on synthetic clips only (SMIC has no apex to check it against). Frame files
+are any sorted images whose names end in the frame number (``image0xxxxx.bmp``,
+``reg_image0xxxxx.bmp``, ``.jpg``, ``.png``).
 
 Class map: ``3class``: positive, surprise, negative (the folder names).
 """
@@ -110,8 +116,14 @@ MAP_3 = {name: name for name in CLASSES_3}
 class Builder(me_common.ClipBuilder):
     """SMIC-HS micro clips; the apex is the middle frame (the release has none)."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.0.0": "Initial release.",
+        "1.1.0": "Frames and apexes unchanged by default; apex_method (middle, detrended, "
+        "onset) selects apex spotting; "
+        "records gain face_alignment (JSON: the one "
+        "face transform of the clip) and apex_method (how the apex was chosen).",
+    }
     HOMEPAGE = "https://www.oulu.fi/cmvs/node/41319"
     EXPECTED_FILES = f"the HS frames laid out as {EXAMPLE_FRAME}; no sheet"
     BUILDER_CONFIGS = [
@@ -119,7 +131,8 @@ class Builder(me_common.ClipBuilder):
             "3class",
             MAP_3,
             CLASSES_3,
-            "The release's 3 classes: positive, surprise, negative. Apex = middle frame.",
+            "The release's 3 classes: positive, surprise, negative. Apex = middle frame "
+            "(apex_method='detrended' spots it).",
         ),
     ]
     MANUAL_DOWNLOAD_INSTRUCTIONS = """\
@@ -129,7 +142,8 @@ Put into `manual_dir`, at any depth up to 4 folders, the HS frames as released:
 `HS/s1/micro/negative/s1_ne_01/image000101.bmp` (subject `s<N>` / `micro` / emotion
 `positive`, `negative` or `surprise` / clip / frames whose names end in the frame
 number; `.bmp`, `.jpg` or `.png`). There is no sheet: onset and offset are the first and
-last frames of each clip folder, and the apex is the middle frame (flagged as estimated).
+last frames of each clip folder, and the apex is the middle frame (flagged as estimated),
+or spotted with `apex_method='detrended'`.
 """
 
     def _find_sources(self, manual_dir):
