@@ -61,10 +61,16 @@ def data_to_keys(tree, like):
 class RunCheckpoints:
     """Saves and restores (state, progress) in ``WORKDIR/checkpoints``."""
 
-    def __init__(self, workdir: epath.Path, keep: int):
+    def __init__(self, workdir: epath.Path, keep: int, epochs: int | None = None):
+        """``keep`` latest checkpoints are kept and, with ``epochs``, also the last one of
+        every fold group (steps that are multiples of ``epochs``), so each fold's final
+        state stays loadable (``load_fold_model``)."""
         self.directory = absolute(workdir) / "checkpoints"
         options = ocp.CheckpointManagerOptions(
-            max_to_keep=keep, create=True, enable_async_checkpointing=False
+            max_to_keep=keep,
+            keep_period=epochs,
+            create=True,
+            enable_async_checkpointing=False,
         )
         self.manager = ocp.CheckpointManager(
             self.directory, options=options, item_names=("state", "progress")
@@ -138,9 +144,8 @@ def load_fold_model(workdir, subject: str):
                 break
         else:
             raise FileNotFoundError(
-                f"no finished checkpoint of fold {subject!r} is kept in {wd / 'checkpoints'} "
-                "(only the last groups' states are kept; raise checkpoint.keep, or train "
-                "with final_model=True for a deployable model)"
+                f"no finished checkpoint of fold {subject!r} is in {wd / 'checkpoints'} "
+                "(has its fold group finished training?)"
             )
     finally:
         manager.close()

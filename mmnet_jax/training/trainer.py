@@ -336,7 +336,9 @@ class Run:
     # --- groups ----------------------------------------------------------------------
     def run(self) -> dict:
         self._prepare_workdir()
-        ckpts = run_checkpoints.RunCheckpoints(self.workdir, int(self.config.checkpoint.keep))
+        ckpts = run_checkpoints.RunCheckpoints(
+            self.workdir, int(self.config.checkpoint.keep), self.epochs
+        )
         progress = results.Progress(groups=self.groups, epochs=self.epochs)
         step = ckpts.latest_step()
         if step is not None:
