@@ -351,41 +351,19 @@ class Run:
                 )
             if progress.group_finished() and not self._final_model_missing(progress):
                 progress.group, progress.epoch = progress.group + 1, 0  # nothing left there
-            log.info(
-                "resuming from checkpoint %d: group %d/%d, epoch %d/%d",
-                step, min(progress.group + 1, len(self.groups)), len(self.groups),
-                progress.epoch, self.epochs,
-            )  # fmt: skip
-        total = len(self.groups) * self.epochs
-        done = min(progress.group * self.epochs + progress.epoch, total)
-        bar = _progress_bar(total, done, enabled=self.primary and bool(self.config.progress_bar))
-        compile_times: list[float] = []
-        trained = False
+            if progress.group < len(self.groups):
+                log.info(
+                    "resuming from checkpoint %d: group %d/%d, epoch %d/%d",
+                    step, progress.group + 1, len(self.groups), progress.epoch, self.epochs,
+                )  # fmt: skip
+            else:
+                log.info("the run in %s has finished: rewriting its results", self.workdir)
+        trained, compile_times = False, []
         try:
             if progress.group < len(self.groups):
-                fold_trainer = FoldTrainer(
-                    self.model_config,
-                    self.settings,
-                    self.data,
-                    self.plan,
-                    self.config.seed,
-                    self.mesh,
-                )
-                trainers = {"folds": fold_trainer}
-                if self.config.final_model:
-                    trainers["all"] = fold_trainer.with_steps(self.all_subjects_steps)
-                with _Interrupt() as interrupt:
-                    for gi in range(progress.group, len(self.groups)):
-                        group = self.groups[gi]
-                        tr = trainers["all" if group[0] == ALL_SUBJECTS else "folds"]
-                        resume = gi == progress.group and progress.epoch > 0
-                        self._train_group(gi, tr, progress, ckpts, resume, step, bar, interrupt)
-                        trained = True
-                        if interrupt.requested:
-                            raise KeyboardInterrupt
-                compile_times = [t for tr in trainers.values() for t in tr.compile_times]
+                compile_times = self._train_remaining(progress, ckpts, step)
+                trained = True
         finally:
-            bar.close()
             ckpts.close()
         summary = results.summarize(
             progress,
@@ -401,6 +379,30 @@ class Run:
         if self.primary:
             self._write_outputs(summary, progress, compile_times, trained)
         return summary
+
+    def _train_remaining(self, progress, ckpts, step) -> list[float]:
+        """Train the groups from ``progress.group`` on; returns the compile times."""
+        total = len(self.groups) * self.epochs
+        done = progress.group * self.epochs + progress.epoch
+        bar = _progress_bar(total, done, enabled=self.primary and bool(self.config.progress_bar))
+        fold_trainer = FoldTrainer(
+            self.model_config, self.settings, self.data, self.plan, self.config.seed, self.mesh
+        )
+        trainers = {"folds": fold_trainer}
+        if self.config.final_model:
+            trainers["all"] = fold_trainer.with_steps(self.all_subjects_steps)
+        try:
+            with _Interrupt() as interrupt:
+                for gi in range(progress.group, len(self.groups)):
+                    group = self.groups[gi]
+                    tr = trainers["all" if group[0] == ALL_SUBJECTS else "folds"]
+                    resume = gi == progress.group and progress.epoch > 0
+                    self._train_group(gi, tr, progress, ckpts, resume, step, bar, interrupt)
+                    if interrupt.requested:
+                        raise KeyboardInterrupt
+        finally:
+            bar.close()
+        return [t for tr in trainers.values() for t in tr.compile_times]
 
     def _train_group(self, gi, trainer, progress, ckpts, resume, step, bar, interrupt) -> None:
         group = self.groups[gi]
