@@ -48,14 +48,18 @@ class _DropMessages(logging.Filter):
 
 
 @contextlib.contextmanager
-def _quiet_synthetic():
-    """TFDS's chatter while it builds the synthetic set, which downloads nothing: its
-    "Downloading and preparing dataset Unknown size" lines (printed on stdout), its
-    progress bars, and its log of the whole builder config."""
+def _quiet_tfds(generating: bool = False):
+    """Without TFDS's chatter about the project's own builders: its log of a whole
+    builder config and of version folders without metadata (an unprepared set), and,
+    when ``generating`` the synthetic set (which downloads nothing), its "Downloading
+    and preparing dataset Unknown size" lines (printed on stdout) and progress bars."""
     drop = _DropMessages("Using custom data configuration", "Variant folder")
     absl_log = logging.getLogger("absl")
     absl_log.addFilter(drop)
     try:
+        if not generating:
+            yield
+            return
         with contextlib.redirect_stdout(io.StringIO()):
             tfds.display_progress_bar(False)
             try:
@@ -204,11 +208,12 @@ def load(data_cfg) -> ClipArrays:
         prepare command and the data directory searched).
     """
     synthetic = data_cfg.name == "synthetic_me"
-    with _quiet_synthetic() if synthetic else contextlib.nullcontext():
+    with _quiet_tfds():
         builder = get_builder(data_cfg)
         prepared = builder.is_prepared()
-        if not prepared and synthetic:
-            log.info("generating the synthetic set into %s (no download)", builder.data_dir)
+    if not prepared and synthetic:
+        log.info("generating the synthetic set into %s (no download)", builder.data_dir)
+        with _quiet_tfds(generating=True):
             builder.download_and_prepare()
     if not prepared and not synthetic:
         raise DatasetError(

@@ -120,6 +120,7 @@ def test_unprepared_dataset_names_the_prepare_command(tmp_path, data_dir):
     assert (
         "is not prepared in" in line and "python -m mmnet_jax.prepare --dataset samm/5class" in line
     )
+    assert "Variant folder" not in proc.stderr  # TFDS's noise about the empty folder
 
 
 def test_refuses_a_workdir_of_another_config(tmp_path, data_dir):

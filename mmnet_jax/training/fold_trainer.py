@@ -42,7 +42,8 @@ FOLD_AXIS = "fold"
 # The one definition of both (benchmarks import them).
 PRNG_IMPL = "threefry2x32"
 INIT_PRNG_IMPL = "rbg"
-# The all-subjects model rides along in a fold group as fold ALL_SUBJECTS.
+# The all-subjects model (final_model) is trained as "fold" ALL_SUBJECTS, in a group of
+# its own: it takes its own steps per epoch (all clips), so its epoch is another program.
 ALL_SUBJECTS = -1
 
 
