@@ -36,14 +36,5 @@ def get_config(arg: str | None = None):
     else:
         raise ValueError(f"CASME II tasks have 5 or 3 classes, not {args.classes}")
     if args.runlocal:
-        runlocal(config)
-    return config
-
-
-def runlocal(config):
-    """Shrink any config to a few-minute smoke run."""
-    config.data.image_size = 112
-    config.train.epochs = 4
-    config.folds.only = ""
-    config.checkpoint.every_epochs = 2
+        default.runlocal(config)
     return config

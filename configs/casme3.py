@@ -10,7 +10,7 @@ Expected: no MMNet figure is published for this set; 860 clips over ~94 subjects
 a long run (use a GPU/TPU and fold groups).
 """
 
-from configs import casme2, default
+from configs import default
 
 
 def get_config(arg: str | None = None):
@@ -19,5 +19,5 @@ def get_config(arg: str | None = None):
     config.data.name = "casme3"
     config.data.builder_config = f"{args.classes}class"
     if args.runlocal:
-        casme2.runlocal(config)
+        default.runlocal(config)
     return config

@@ -8,13 +8,15 @@ Command (after preparing CASME II, see the README)::
     python train.py --config configs/default.py --workdir runs/casme2_5class
 
 Variants import this file and override a few fields (``casme2.py``, ``samm.py``, ...).
+Every variant takes ``runlocal`` (``--config configs/samm.py:runlocal``): see
+:func:`runlocal`.
 """
 
 import ml_collections
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-    del arg
+    args = parse_arg(arg, runlocal=False)
     config = ml_collections.ConfigDict()
     config.seed = 0
 
@@ -66,7 +68,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
     config.folds = ml_collections.ConfigDict()
     config.folds.group_size = 0  # folds trained at once; 0: all
-    config.folds.only = ""  # comma-separated test subjects, for a partial run
+    # Test subjects that get a fold, for a partial run: "" (all), "s01,s02" (these), or
+    # "first:N" (the first N in sorted order; resolved once the data is loaded).
+    config.folds.only = ""
     config.folds.loop = "auto"  # per device: vmap (accelerators) or map (CPU)
 
     config.checkpoint = ml_collections.ConfigDict()
@@ -79,6 +83,18 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # Persistent XLA compilation cache shared by runs ("" to disable).
     config.compilation_cache_dir = "~/.cache/mmnet_jax/xla"
     config.report = True
+    if args.runlocal:
+        runlocal(config)
+    return config
+
+
+def runlocal(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """Shrink any config to a few-minute smoke run: the first 3 subjects' folds (all
+    subjects still train them), at most 112 px, 4 epochs, a checkpoint every 2."""
+    config.folds.only = "first:3"
+    config.data.image_size = min(int(config.data.image_size), 112)
+    config.train.epochs = 4
+    config.checkpoint.every_epochs = 2
     return config
 
 

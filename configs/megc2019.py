@@ -9,7 +9,7 @@ The results report UF1 and UAR over all pooled predictions and per source datase
 Expected: no MMNet figure is published for the composite.
 """
 
-from configs import casme2, default
+from configs import default
 
 
 def get_config(arg: str | None = None):
@@ -18,5 +18,5 @@ def get_config(arg: str | None = None):
     config.data.name = "megc2019"
     config.data.builder_config = "3class"
     if args.runlocal:
-        casme2.runlocal(config)
+        default.runlocal(config)
     return config

@@ -10,7 +10,7 @@ Expected: the paper reports 87.45% / UF1 0.8635 with best-epoch-on-test selectio
 honest figures are lower.
 """
 
-from configs import casme2, default
+from configs import default
 
 
 def get_config(arg: str | None = None):
@@ -19,5 +19,5 @@ def get_config(arg: str | None = None):
     config.data.name = "mmew"
     config.data.builder_config = "4class"
     if args.runlocal:
-        casme2.runlocal(config)
+        default.runlocal(config)
     return config

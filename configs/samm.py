@@ -10,7 +10,7 @@ Expected: the paper reports 90.22% / UF1 0.8391 for SAMM (3 classes), with
 best-epoch-on-test selection; honest figures are lower.
 """
 
-from configs import casme2, default
+from configs import default
 
 
 def get_config(arg: str | None = None):
@@ -19,5 +19,5 @@ def get_config(arg: str | None = None):
     config.data.name = "samm"
     config.data.builder_config = f"{args.classes}class"
     if args.runlocal:
-        casme2.runlocal(config)
+        default.runlocal(config)
     return config

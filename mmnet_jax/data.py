@@ -7,14 +7,67 @@ there (``mmnet_jax.augment``) with no host round trips.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import importlib.util
+import io
 import logging
+import pkgutil
 
 import cv2
 import numpy as np
 import tensorflow_datasets as tfds
 
 log = logging.getLogger(__name__)
+
+
+class DatasetError(ValueError):
+    """The config names a dataset that is unknown or not prepared (a user error)."""
+
+
+def project_builders() -> list[str]:
+    """Names of the project's TFDS builders (``tfds_builders/<name>/``)."""
+    import tfds_builders  # noqa: PLC0415
+
+    return sorted(
+        m.name
+        for m in pkgutil.iter_modules(tfds_builders.__path__)
+        if m.ispkg and importlib.util.find_spec(f"tfds_builders.{m.name}.{m.name}_dataset_builder")
+    )
+
+
+class _DropMessages(logging.Filter):
+    """Drops log records whose message starts with one of ``prefixes``."""
+
+    def __init__(self, *prefixes: str):
+        super().__init__()
+        self.prefixes = prefixes
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.prefixes)
+
+
+@contextlib.contextmanager
+def _quiet_tfds(generating: bool = False):
+    """Without TFDS's chatter about the project's own builders: its log of a whole
+    builder config and of version folders without metadata (an unprepared set), and,
+    when ``generating`` the synthetic set (which downloads nothing), its "Downloading
+    and preparing dataset Unknown size" lines (printed on stdout) and progress bars."""
+    drop = _DropMessages("Using custom data configuration", "Variant folder")
+    absl_log = logging.getLogger("absl")
+    absl_log.addFilter(drop)
+    try:
+        if not generating:
+            yield
+            return
+        with contextlib.redirect_stdout(io.StringIO()):
+            tfds.display_progress_bar(False)
+            try:
+                yield
+            finally:
+                tfds.display_progress_bar(True)
+    finally:
+        absl_log.removeFilter(drop)
 
 
 @dataclasses.dataclass
@@ -106,51 +159,72 @@ def synthetic_builder_config(data_cfg):
 
 
 def get_builder(data_cfg):
-    """The TFDS builder of a run config's ``data`` section (array_record files)."""
+    """The TFDS builder of a run config's ``data`` section (array_record files).
+
+    Raises:
+      DatasetError: no such builder or builder config.
+    """
     import tfds_builders  # noqa: F401, PLC0415 - registers the project's builders
 
     name = data_cfg.name
-    if name == "synthetic_me":
+    try:
+        if name == "synthetic_me":
+            return tfds.builder(
+                name,
+                config=synthetic_builder_config(data_cfg),
+                data_dir=data_cfg.data_dir or None,
+                file_format="array_record",
+            )
+        full = f"{name}/{data_cfg.builder_config}" if data_cfg.get("builder_config") else name
+        kwargs = {}
+        prepared = int(data_cfg.get("prepared_image_size", 224))
+        if prepared != 224:  # builders name non-default sizes as their own configs
+            kwargs["image_size"] = prepared
+        if int(data_cfg.frames_per_side) != 5:
+            kwargs["frames_per_side"] = int(data_cfg.frames_per_side)
         return tfds.builder(
-            name,
-            config=synthetic_builder_config(data_cfg),
-            data_dir=data_cfg.data_dir or None,
-            file_format="array_record",
+            full, data_dir=data_cfg.data_dir or None, file_format="array_record", **kwargs
         )
-    full = f"{name}/{data_cfg.builder_config}" if data_cfg.get("builder_config") else name
-    kwargs = {}
-    prepared = int(data_cfg.get("prepared_image_size", 224))
-    if prepared != 224:  # builders name non-default sizes as their own configs
-        kwargs["image_size"] = prepared
-    if int(data_cfg.frames_per_side) != 5:
-        kwargs["frames_per_side"] = int(data_cfg.frames_per_side)
-    return tfds.builder(
-        full, data_dir=data_cfg.data_dir or None, file_format="array_record", **kwargs
-    )
+    except tfds.core.registered.DatasetNotFoundError:
+        # TFDS's own message lists its whole catalogue (~250 names); name ours.
+        raise DatasetError(
+            f"config.data.name={name!r} is not a dataset of this project; "
+            f"known: {', '.join(project_builders())}"
+        ) from None
+    except ValueError as e:  # e.g. an unknown builder config
+        first = str(e).strip().splitlines()[0]
+        where = f"{name}/{data_cfg.get('builder_config', '')}"
+        raise DatasetError(f"config.data ({where}): {first}") from None
 
 
 def load(data_cfg) -> ClipArrays:
     """Load the dataset a run config names, building it first when that needs no files.
 
     The synthetic set is generated on demand. A licence-gated dataset must have been
-    prepared with ``python -m mmnet_jax.prepare``; if it has not, the error names the
-    command and the data directory searched.
+    prepared with ``python -m mmnet_jax.prepare``.
+
+    Raises:
+      DatasetError: an unknown dataset, or one not prepared (the message names the
+        prepare command and the data directory searched).
     """
-    builder = get_builder(data_cfg)
-    if not builder.is_prepared():
-        if data_cfg.name == "synthetic_me":
-            log.info("generating %s into %s", builder.info.full_name, builder.data_dir)
+    synthetic = data_cfg.name == "synthetic_me"
+    with _quiet_tfds():
+        builder = get_builder(data_cfg)
+        prepared = builder.is_prepared()
+    if not prepared and synthetic:
+        log.info("generating the synthetic set into %s (no download)", builder.data_dir)
+        with _quiet_tfds(generating=True):
             builder.download_and_prepare()
-        else:
-            raise FileNotFoundError(
-                f"dataset {builder.info.full_name} is not prepared in {builder.data_dir}. "
-                f"Prepare it from your licensed copy first:\n  python -m mmnet_jax.prepare "
-                f"--dataset {data_cfg.name}/{data_cfg.get('builder_config', '')} "
-                f"--manual_dir /path/to/your/{data_cfg.name} "
-                f"--image_size {int(data_cfg.get('prepared_image_size', 224))} "
-                f"--data_dir {data_cfg.data_dir or '~/tensorflow_datasets'}\n"
-                f"What it expects there:\n{getattr(builder, 'MANUAL_DOWNLOAD_INSTRUCTIONS', '')}"
-            )
+    if not prepared and not synthetic:
+        raise DatasetError(
+            f"dataset {builder.info.full_name} is not prepared in {builder.data_dir}: "
+            f"prepare it from your licensed copy first with python -m mmnet_jax.prepare "
+            f"--dataset {data_cfg.name}/{data_cfg.get('builder_config', '')} "
+            f"--manual_dir /path/to/your/{data_cfg.name} "
+            f"--image_size {int(data_cfg.get('prepared_image_size', 224))} "
+            f"--data_dir {data_cfg.data_dir or '~/tensorflow_datasets'} "
+            "(see its --help for the layout it expects)"
+        )
     names = builder.info.features["label"].names
     arrays = from_data_source(builder.as_data_source()["train"], names, builder.info.full_name)
     want = int(data_cfg.image_size)

@@ -44,16 +44,13 @@ class FoldPlan:
         """
         return math.ceil(self.max_train / batch_size)
 
-    def groups(
-        self, group_size: int, num_devices: int, extra: tuple[int, ...] = ()
-    ) -> list[list[int]]:
+    def groups(self, group_size: int, num_devices: int) -> list[list[int]]:
         """Fold indices trained together, each group padded to a multiple of the devices.
 
-        ``extra`` entries (e.g. the all-subjects model) are trained after the folds, in
-        the last group when it has room. Padding repeats the group's first entry;
-        callers ignore the padded copies via ``group_valid``.
+        Padding repeats the group's first entry; callers ignore the padded copies via
+        ``group_valid``.
         """
-        items = list(range(self.num_folds)) + list(extra)
+        items = list(range(self.num_folds))
         group_size = group_size or len(items)
         group_size = max(num_devices, math.ceil(group_size / num_devices) * num_devices)
         out = []
@@ -92,6 +89,26 @@ def make_plan(subject_of_clip: np.ndarray, only: list[str] | None = None) -> Fol
     plan = FoldPlan(tuple(subjects), train, test)
     check_plan(plan, subject_of_clip)
     return plan
+
+
+def resolve_only(spec: str, subjects) -> list[str] | None:
+    """The test subjects a ``folds.only`` value names, given the data's subjects.
+
+    ``""``: every subject (None); ``"first:N"``: the first N subjects in sorted order
+    (``runlocal``'s few-fold run on any dataset); otherwise comma-separated subject names.
+
+    Raises:
+      ValueError: a malformed ``first:N``.
+    """
+    spec = str(spec).strip()
+    if not spec:
+        return None
+    if spec.startswith("first:"):
+        count = spec.removeprefix("first:")
+        if not count.isdigit() or int(count) < 1:
+            raise ValueError(f"folds.only={spec!r}: want first:N with N >= 1")
+        return sorted(set(np.asarray(subjects).astype(str).tolist()))[: int(count)]
+    return [s for s in spec.split(",") if s]
 
 
 def check_plan(plan: FoldPlan, subject_of_clip: np.ndarray) -> None:

@@ -33,13 +33,13 @@ def test_plan_properties(seed):
 def test_groups_padded_to_devices(n_folds, group, devices):
     subj = np.repeat([f"s{i}" for i in range(n_folds)], 2)
     plan = folds.make_plan(subj)
-    groups = plan.groups(group, devices, extra=(-1,))
+    groups = plan.groups(group, devices)
     seen = []
     for g in groups:
         assert len(g) % devices == 0
         valid = folds.group_valid(g)
         seen += [f for f, v in zip(g, valid, strict=True) if v]
-    assert sorted(seen) == sorted(list(range(n_folds)) + [-1])
+    assert sorted(seen) == list(range(n_folds))
 
 
 def test_plan_refuses_leaks_and_unknown_subjects():

@@ -8,14 +8,17 @@ import numpy as np
 import pytest
 from etils import epath
 
-from mmnet_jax import metrics, report
+from configs import default
+from mmnet_jax import data as data_lib
+from mmnet_jax import folds, report, results
+from mmnet_jax.training import trainer
 
 LABEL = "optimistic (best test epoch, as the official code)"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CLASS_POOL = ["happiness", "repression", "disgust", "surprise", "others", "fear", "sadness"]
 
 
-def fabricate(
+def finished_run(
     dataset="casme2/5class_32px/1.0.0",
     num_classes=5,
     num_folds=6,
@@ -24,127 +27,57 @@ def fabricate(
     sources=None,
     seed=0,
 ):
-    """(results, resolved config, run info, metrics.jsonl lines) shaped like the trainer's."""
+    """(results, resolved config, run info, metrics.jsonl lines) of a made-up finished run,
+    computed by the trainer's own code (``mmnet_jax.results``, ``trainer.resolved_config``)
+    from random labels and predictions that are right about half the time."""
     rng = np.random.default_rng(seed)
     names = CLASS_POOL[:num_classes]
-    eval_epoch = eval_epoch or epochs
     subjects = [f"sub{i + 1:02d}" for i in range(num_folds)]
-    clips = {s: int(rng.integers(1, 9)) for s in subjects}
-    labels = {s: rng.integers(0, num_classes, clips[s]) for s in subjects}
-    preds = {  # preds[s][epoch - 1]: right about half the time
-        s: [
-            np.where(rng.random(clips[s]) < 0.5, labels[s], rng.integers(0, num_classes, clips[s]))
-            for _ in range(epochs)
-        ]
-        for s in subjects
-    }
+    clips = rng.integers(1, 9, num_folds)
+    subject_of = np.repeat(subjects, clips)
+    n = len(subject_of)
     src_of = {
         s: (sources[i % len(sources)] if sources else "casme2") for i, s in enumerate(subjects)
     }
-
-    def pooled(epoch_of):
-        y = np.concatenate([labels[s] for s in subjects])
-        p = np.concatenate([preds[s][epoch_of[s] - 1] for s in subjects])
-        src = np.concatenate([[src_of[s]] * clips[s] for s in subjects])
-        return y, p, src
-
-    y, p, src = pooled({s: eval_epoch for s in subjects})
-    res = metrics.compute(y, p, num_classes, names)
-    per_fold = {}
-    for s in subjects:
-        m = metrics.compute(labels[s], preds[s][eval_epoch - 1], num_classes, names)
-        per_fold[s] = {k: m[k] for k in ("accuracy", "uf1", "uar", "num_samples")}
-    per_source = {}
-    if len(set(src.tolist())) > 1:
-        for name in sorted(set(src.tolist())):
-            sel = src == name
-            m = metrics.compute(y[sel], p[sel], num_classes, names)
-            per_source[name] = {k: m[k] for k in ("accuracy", "uf1", "uar", "num_samples")}
-    best = {s: int(np.argmax([(pe == labels[s]).mean() for pe in preds[s]])) + 1 for s in subjects}
-    yo, po, _ = pooled(best)
-    opt = metrics.compute(yo, po, num_classes, names)
-    curves = {"epoch": list(range(1, epochs + 1)), "accuracy": [], "uf1": [], "uar": []}
-    for e in range(1, epochs + 1):
-        m = metrics.compute(*pooled({s: e for s in subjects})[:2], num_classes, names)
-        for k in ("accuracy", "uf1", "uar"):
-            curves[k].append(m[k])
-    curves["train_loss"] = [float(1.6 * 0.9**e) for e in range(epochs)]
-    all_labels = np.concatenate([labels[s] for s in subjects])
-    counts = {n: int((all_labels == i).sum()) for i, n in enumerate(names)}
-    results = {
-        "protocol": (
-            f"leave-one-subject-out over {num_folds} subjects; metrics over the pooled test "
-            f"predictions of all folds at epoch {eval_epoch} of {epochs} (pre-declared by "
-            "eval.epoch; no selection on test data)"
-        ),
-        "accuracy": res["accuracy"],
-        "uf1": res["uf1"],
-        "uar": res["uar"],
-        "eval_epoch": eval_epoch,
-        "epochs": epochs,
-        "num_samples": res["num_samples"],
-        "per_class": res["per_class"],
-        "confusion": res["confusion"],
-        "per_fold": per_fold,
-        "per_source": per_source,
-        "optimistic": {
-            "label": LABEL,
-            "accuracy": opt["accuracy"],
-            "uf1": opt["uf1"],
-            "uar": opt["uar"],
-            "best_epoch_per_subject": best,
-        },
-        "curves": curves,
-        "dataset": dataset,
-        "class_names": names,
-        "class_counts": counts,
-        "num_subjects": num_folds,
-        "seed": 0,
-    }
-    augment = {"crop_padding": 15, "flip": True, "rotation_deg": 3.0, "temporal_jitter": True}
-    train = {
-        "b1": 0.9,
-        "b2": 0.999,
-        "batch_size": 32,
-        "epochs": epochs,
-        "eps": 1e-08,
-        "learning_rate": 0.0008,
-        "lr_decay": 0.987,
-        "lr_decay_epochs": 50,
-        "weight_decay": 0.6,
-    }
-    resolved = {
-        "data": {
-            "class_counts": counts,
-            "class_names": names,
-            "dataset": dataset,
-            "num_clips": int(sum(clips.values())),
-            "subjects": subjects,
-        },
-        "eval_epoch": eval_epoch,
-        "model_config": {
-            "conv_impl": "xla",
-            "drop_path_rate": 0.0,
-            "dtype": "float32",
-            "image_size": 224,
-            "num_classes": num_classes,
-            "pc_depth": 2,
-            "pc_mlp_ratio": 4.0,
-            "pc_num_heads": 4,
-            "pc_resize_antialias": False,
-        },
-        "run_config": {
-            "augment": augment,
-            "data": {"name": dataset.split("/")[0], "image_size": 224},
-            "eval": {"chunk": 16, "epoch": -1 if eval_epoch == epochs else eval_epoch},
-            "folds": {"group_size": 0, "loop": "auto", "only": ""},
-            "model": {"pc_depth": 2, "pc_mlp_ratio": 4.0, "drop_path_rate": 0.0},
-            "seed": 0,
-            "train": train,
-        },
-        "train_settings": {**train, "augment": augment, "steps_per_epoch": 7},
-    }
-    info = {
+    data = data_lib.ClipArrays(
+        onset_frames=np.zeros((n, 1, 2, 2, 3), np.uint8),  # the report never reads frames
+        apex_frames=np.zeros((n, 1, 2, 2, 3), np.uint8),
+        jitter=np.zeros(n, np.int32),
+        labels=rng.integers(0, num_classes, n).astype(np.int32),
+        subjects=subject_of,
+        ids=np.asarray([f"{s}/clip{i}" for i, s in enumerate(subject_of)]),
+        sources=np.asarray([src_of[s] for s in subject_of]),
+        class_names=names,
+        dataset=dataset,
+    )
+    plan = folds.make_plan(data.subjects)
+    config = default.get_config()
+    config.train.epochs = epochs
+    config.eval.epoch = eval_epoch or -1
+    eval_epoch = eval_epoch or epochs
+    progress = results.Progress(groups=[list(range(num_folds))], epochs=epochs)
+    for e in range(epochs):
+        for f, s in enumerate(plan.subjects):
+            y = data.labels[plan.test_mask[f]]
+            guess = rng.integers(0, num_classes, len(y))
+            preds = np.where(rng.random(len(y)) < 0.5, y, guess)
+            progress.record(s, e, 1.5 * 0.95**e, 3.0, test_preds=preds)
+        progress.record(results.ALL_SUBJECTS_NAME, e, 1.4 * 0.95**e, 2.0)
+    summary = results.summarize(
+        progress,
+        plan,
+        data.labels,
+        data.sources,
+        names,
+        eval_epoch=eval_epoch,
+        epochs=epochs,
+        dataset=dataset,
+        seed=0,
+    )
+    model_cfg = trainer.model_config(config, num_classes, 224)
+    settings = trainer.train_settings(config, plan.steps_per_epoch(32))
+    resolved = trainer.resolved_config(config, model_cfg, settings, data, plan, eval_epoch)
+    info = {  # run_info.json of a GPU run (timings and devices are not results)
         "seconds": 3723.5,
         "compile_seconds": [41.25, 12.5],
         "backend": "gpu",
@@ -154,36 +87,25 @@ def fabricate(
         "fold_groups": [list(range(num_folds))],
         "fold_loop": "vmap",
         "conv_impl": "xla",
+        "command": "train.py --config configs/casme2.py --workdir runs/x",
+        "commit": "0123456789abcdef0123456789abcdef01234567",
+        "date": "2026-12-01T12:00:00+00:00",
     }
-    lines = []
-    for s in subjects:
-        for e in range(epochs):
-            acc = float((preds[s][e] == labels[s]).mean())
-            lines.append(
-                {
-                    "fold": s,
-                    "epoch": e + 1,
-                    "train_loss": 1.5 * 0.95**e,
-                    "grad_norm": 3.0,
-                    "test_accuracy": acc,
-                    "test_n": clips[s],
-                }
-            )
-    lines.append({"fold": "__all__", "epoch": 1, "train_loss": 1.4, "grad_norm": 2.0})
+    lines = results.metrics_lines(progress, plan, data.labels)
     # As the trainer writes them: through JSON with sorted keys.
-    results = json.loads(json.dumps(results, sort_keys=True))
+    summary = json.loads(json.dumps(summary, sort_keys=True))
     resolved = json.loads(json.dumps(resolved, sort_keys=True))
-    return results, resolved, info, lines
+    return summary, resolved, info, lines
 
 
 def write(tmp_path, *, metrics_jsonl=True, **kw):
-    results, resolved, info, lines = fabricate(**kw)
+    results_, resolved, info, lines = finished_run(**kw)
     wd = tmp_path / "run"
     wd.mkdir()
     if metrics_jsonl:
         (wd / "metrics.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
-    path = report.write_report(epath.Path(wd), results, resolved, info)
-    return pathlib.Path(path), results
+    path = report.write_report(epath.Path(wd), results_, resolved, info)
+    return pathlib.Path(path), results_
 
 
 def check_png(path: pathlib.Path):
@@ -299,10 +221,10 @@ def test_paper_lookup(dataset, classes, expected):
 
 
 def test_cli_rewrites_report(tmp_path):
-    results, resolved, info, _ = fabricate(num_classes=4, dataset="mmew/4class/1.0.0")
+    results_, resolved, info, _ = finished_run(num_classes=4, dataset="mmew/4class/1.0.0")
     wd = tmp_path / "run"
     wd.mkdir()
-    for name, d in (("results.json", results), ("config.json", resolved), ("run_info.json", info)):
+    for name, d in (("results.json", results_), ("config.json", resolved), ("run_info.json", info)):
         (wd / name).write_text(json.dumps(d))
     assert report.main([str(wd)]) == 0
     text = (wd / "report.md").read_text()

@@ -12,6 +12,7 @@ position in a group), so a fold trained alone gives the same result as in a grou
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import logging
@@ -38,9 +39,11 @@ FOLD_AXIS = "fold"
 # makes a fold's training independent of the group it runs in. Parameter init, ~150
 # draws that XLA compiles ~4x slower as threefry, uses "rbg" keys derived from the
 # fold's key, run one fold after another (lax.map), where rbg is also group-invariant.
+# The one definition of both (benchmarks import them).
 PRNG_IMPL = "threefry2x32"
 INIT_PRNG_IMPL = "rbg"
-# The all-subjects model rides along in a fold group as fold ALL_SUBJECTS.
+# The all-subjects model (final_model) is trained as "fold" ALL_SUBJECTS, in a group of
+# its own: it takes its own steps per epoch (all clips), so its epoch is another program.
 ALL_SUBJECTS = -1
 
 
@@ -154,6 +157,22 @@ class FoldTrainer:
             "labels": self._replicate(data.labels),
         }
         self._compiled: dict[str, Any] = {}
+        # Seconds spent compiling each epoch program this trainer built, in order (one
+        # entry per compilation, none for a cached program); ``compile_seconds`` is the
+        # latest of them.
+        self.compile_times: list[float] = []
+        self.compile_seconds: float | None = None
+
+    def with_steps(self, steps_per_epoch: int) -> FoldTrainer:
+        """The same trainer (data on device, model, plan, seed) taking ``steps_per_epoch``
+        steps per epoch (the all-subjects model's own count); compiles its own programs."""
+        other = copy.copy(self)
+        other.s = dataclasses.replace(self.s, steps_per_epoch=steps_per_epoch)
+        other.tx = make_optimizer(other.s)
+        other._compiled = {}
+        other.compile_times = []
+        other.compile_seconds = None
+        return other
 
     # --- placement -------------------------------------------------------------------
     def _replicate(self, x: np.ndarray) -> jax.Array:
@@ -290,8 +309,10 @@ class FoldTrainer:
 
         return jax.vmap(fold_eval)(state.params, state.rest, test_idx)
 
-    def compiled_epoch(self, state: FoldState, train_mask: jax.Array):
-        """The epoch function compiled ahead of time for this group shape (cached)."""
+    def compiled_epoch(self, state: FoldState, train_mask: jax.Array, what: str = ""):
+        """The epoch function compiled ahead of time for this group shape (cached).
+
+        ``what`` names the group's models in the log (default: "G models")."""
         key = ("epoch", len(train_mask))
         if key not in self._compiled:
             state_sharding = jax.tree.map(lambda _: self.fold_sharding, state)
@@ -302,9 +323,9 @@ class FoldTrainer:
             )
             t0 = time.perf_counter()
             log.info(
-                "compiling the training epoch: %d folds x %d steps x batch %d at %d px "
+                "compiling the training epoch: %s x %d steps x batch %d at %d px "
                 "(takes a while the first time)",
-                len(train_mask),
+                what or f"{len(train_mask)} models",
                 self.s.steps_per_epoch,
                 self.s.batch_size,
                 self.model_config.image_size,
@@ -312,6 +333,7 @@ class FoldTrainer:
             lowered = fn.lower(state, train_mask, self.device_data)
             compiled = lowered.compile()
             self.compile_seconds = time.perf_counter() - t0
+            self.compile_times.append(self.compile_seconds)
             log.info("compiled in %.1f s", self.compile_seconds)
             self._compiled[key] = compiled
         return self._compiled[key]

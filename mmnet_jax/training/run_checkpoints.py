@@ -4,9 +4,9 @@
 
 - ``state``: the ``FoldState`` of the group being trained (every leaf with a leading
   fold axis; PRNG keys stored as their uint32 key data);
-- ``progress``: JSON: which group and epoch the state is at, and the per-epoch history
-  of every fold trained so far (losses, test predictions), so a resumed run reports
-  exactly what an uninterrupted one would.
+- ``progress``: ``mmnet_jax.results.Progress`` as JSON: which group and epoch the state
+  is at, and the per-epoch history of every fold trained so far (losses, test
+  predictions), so a resumed run reports exactly what an uninterrupted one would.
 
 The step number counts epochs over the whole run (group * epochs + epoch), so the
 latest checkpoint is always the furthest point reached.
@@ -14,6 +14,7 @@ latest checkpoint is always the furthest point reached.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from typing import Any
@@ -23,6 +24,10 @@ import numpy as np
 import orbax.checkpoint as ocp
 from etils import epath
 from flax import nnx
+
+from mmnet_jax import results
+from mmnet_jax.models import MMNetConfig
+from mmnet_jax.training import fold_trainer
 
 log = logging.getLogger(__name__)
 
@@ -56,34 +61,39 @@ def data_to_keys(tree, like):
 class RunCheckpoints:
     """Saves and restores (state, progress) in ``WORKDIR/checkpoints``."""
 
-    def __init__(self, workdir: epath.Path, keep: int, primary_host: bool = True):
+    def __init__(self, workdir: epath.Path, keep: int, epochs: int | None = None):
+        """``keep`` latest checkpoints are kept and, with ``epochs``, also the last one of
+        every fold group (steps that are multiples of ``epochs``), so each fold's final
+        state stays loadable (``load_fold_model``)."""
         self.directory = absolute(workdir) / "checkpoints"
         options = ocp.CheckpointManagerOptions(
-            max_to_keep=keep, create=True, enable_async_checkpointing=False
+            max_to_keep=keep,
+            keep_period=epochs,
+            create=True,
+            enable_async_checkpointing=False,
         )
         self.manager = ocp.CheckpointManager(
             self.directory, options=options, item_names=("state", "progress")
         )
-        self.primary_host = primary_host
 
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
 
-    def save(self, step: int, state, progress: dict[str, Any]) -> None:
+    def save(self, step: int, state, progress: results.Progress) -> None:
         state = keys_to_data(state)
         self.manager.save(
             step,
             args=ocp.args.Composite(
-                state=ocp.args.StandardSave(state), progress=ocp.args.JsonSave(progress)
+                state=ocp.args.StandardSave(state),
+                progress=ocp.args.JsonSave(progress.to_json()),
             ),
             force=True,
         )
         self.manager.wait_until_finished()
         log.info("saved checkpoint %d in %s", step, self.directory)
 
-    def restore_progress(self, step: int) -> dict[str, Any]:
-        out = self.manager.restore(step, args=ocp.args.Composite(progress=ocp.args.JsonRestore()))
-        return dict(out["progress"])
+    def restore_progress(self, step: int) -> results.Progress:
+        return _restore_progress(self.manager, step)
 
     def restore_state(self, step: int, like):
         """Restore the state at ``step`` into the shapes and shardings of ``like``."""
@@ -111,11 +121,6 @@ def load_fold_model(workdir, subject: str):
       FileNotFoundError: no ``config.json``, or no finished checkpoint of the fold kept.
       ValueError: no fold tests ``subject``, or the checkpoint does not fit the model.
     """
-    import json  # noqa: PLC0415
-
-    from mmnet_jax.models import MMNetConfig  # noqa: PLC0415
-    from mmnet_jax.training import fold_trainer  # noqa: PLC0415
-
     wd = absolute(workdir)
     cfg_file = wd / "config.json"
     if not cfg_file.exists():
@@ -129,11 +134,9 @@ def load_fold_model(workdir, subject: str):
     manager = ocp.CheckpointManager(wd / "checkpoints", item_names=("state", "progress"))
     try:
         for step in sorted(manager.all_steps(), reverse=True):
-            progress = manager.restore(
-                step, args=ocp.args.Composite(progress=ocp.args.JsonRestore())
-            )["progress"]
-            group = progress["groups"][progress["group"]]
-            if index in group and progress["epoch"] == epochs:
+            progress = _restore_progress(manager, step)
+            group = progress.groups[progress.group]
+            if index in group and progress.epoch == epochs:
                 raw = manager.restore(
                     step, args=ocp.args.Composite(state=ocp.args.StandardRestore())
                 )["state"]
@@ -141,9 +144,8 @@ def load_fold_model(workdir, subject: str):
                 break
         else:
             raise FileNotFoundError(
-                f"no finished checkpoint of fold {subject!r} is kept in {wd / 'checkpoints'} "
-                "(only the last groups' states are kept; raise checkpoint.keep, or train "
-                "with final_model=True for a deployable model)"
+                f"no finished checkpoint of fold {subject!r} is in {wd / 'checkpoints'} "
+                "(has its fold group finished training?)"
             )
     finally:
         manager.close()
@@ -169,6 +171,11 @@ def load_fold_model(workdir, subject: str):
     return model, resolved
 
 
+def _restore_progress(manager: ocp.CheckpointManager, step: int) -> results.Progress:
+    out = manager.restore(step, args=ocp.args.Composite(progress=ocp.args.JsonRestore()))
+    return results.Progress.from_json(out["progress"])
+
+
 def _flat_by_name(tree) -> dict[str, Any]:
     """Leaves of a restored Orbax tree by their ``a/b/c`` path (nnx Variables are stored
     as dicts holding their value)."""
@@ -177,16 +184,3 @@ def _flat_by_name(tree) -> dict[str, Any]:
         names = [str(getattr(k, "key", getattr(k, "idx", getattr(k, "name", k)))) for k in path]
         out["/".join(names).removesuffix("/value")] = leaf
     return out
-
-
-def to_jsonable(x):
-    """NumPy scalars and arrays -> plain Python for JSON."""
-    if isinstance(x, dict):
-        return {str(k): to_jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [to_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, np.generic):
-        return x.item()
-    return x

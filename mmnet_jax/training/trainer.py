@@ -1,37 +1,31 @@
 """``train_and_evaluate(config, workdir)``: a whole LOSO run, honest metrics, resumable.
 
-What a run writes in ``workdir``:
-
-- ``config.json``: the resolved config (run config, model config, fold plan summary);
-  a later run on the same workdir must resolve to the same, or it is refused;
-- ``checkpoints/``: Orbax checkpoints (stacked fold state + progress), for resuming;
-- ``metrics.jsonl``: one line per fold and epoch: train loss, gradient norm, test accuracy;
-- ``results.json``: metrics over the pooled predictions of all folds at the pre-declared
-  epoch (``eval.epoch``; the last by default): ``accuracy``, ``uf1``, ``uar``, per class,
-  per fold, per source dataset, the confusion matrix, learning curves, and, labelled
-  apart, the optimistic best-test-epoch figures of the official code;
-- ``predictions.csv``: every test clip's label and prediction at that epoch;
-- ``run_info.json``: devices, timings (kept out of results.json, which must be equal for
-  equal configs and seeds);
-- ``final_model/`` when ``final_model=True``: one model trained on all subjects;
-- ``report.md`` and its PNGs.
+What a run writes in its workdir (config.json, checkpoints/, metrics.jsonl, results.json,
+predictions.csv, run_info.json, final_model/, report.md) is described in the README's
+workdir section; the results themselves are computed by :mod:`mmnet_jax.results`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 import logging
+import math
 import os
+import shlex
 import signal
+import subprocess
+import sys
 import time
+import typing
 from typing import Any
 
 import jax
 import ml_collections
 import numpy as np
 
-from mmnet_jax import augment, checkpoint, folds, hugepages, metrics
+from mmnet_jax import augment, checkpoint, folds, hugepages, report, results
 from mmnet_jax import data as data_lib
 from mmnet_jax.models import MMNetConfig
 from mmnet_jax.training import run_checkpoints
@@ -46,9 +40,13 @@ from mmnet_jax.training.fold_trainer import (
 
 log = logging.getLogger(__name__)
 
-OPTIMISTIC_LABEL = "optimistic (best test epoch, as the official code)"
+OPTIMISTIC_LABEL = results.OPTIMISTIC_LABEL
 # Config fields that may change between a run and its resumption without changing results.
 _RESUME_FREE = ("checkpoint.", "progress_bar", "report", "distributed", "compilation_cache_dir")
+
+
+class RunConfigError(ValueError):
+    """The config or workdir cannot make a run (a user error: train.py prints one line)."""
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -60,49 +58,116 @@ class FoldGroupTooLarge(MemoryError):
 
 
 # --- configuration -------------------------------------------------------------------
+_T = typing.TypeVar("_T")
+
+
+def _coerce(value: Any, kind: Any) -> Any:
+    if kind in (int, float, str):
+        return kind(value)
+    if kind is bool:
+        if isinstance(value, str):  # a ConfigDict field may hold "false"
+            return value.strip().lower() in ("1", "true", "yes")
+        return bool(value)
+    if typing.get_origin(kind) is tuple:
+        return tuple(value)
+    return value
+
+
+def from_config(cls: type[_T], section: ml_collections.ConfigDict, where: str, **given) -> _T:
+    """The dataclass ``cls`` built from a config section whose keys are its fields.
+
+    Each field takes ``given[name]`` if given, else ``section[name]`` coerced to the
+    field's type, else the field's default.
+
+    Args:
+      cls: a dataclass (``MMNetConfig``, ``TrainSettings``, ``AugmentConfig``).
+      section: the ConfigDict (or dict) section, e.g. ``config.train``.
+      where: the section's dotted name, for messages (``"config.train"``).
+      given: values for fields that do not come from the section.
+
+    Raises:
+      RunConfigError: the section has a key that is not a field, a field without a
+        default is missing, or a value does not convert to its field's type.
+    """
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    keys = set(section.keys())
+    unknown = sorted(keys - set(fields) - set(given))
+    if unknown:
+        raise RunConfigError(
+            f"{where}.{unknown[0]} is not a field of {cls.__name__}; known: {sorted(fields)}"
+        )
+    values = {}
+    for name, f in fields.items():
+        if name in given:
+            values[name] = given[name]
+        elif name in keys:
+            try:
+                values[name] = _coerce(section[name], hints[name])
+            except (TypeError, ValueError) as e:
+                raise RunConfigError(f"{where}.{name}={section[name]!r}: {e}") from None
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise RunConfigError(f"{where}.{name} is missing ({cls.__name__} needs it)")
+    return cls(**values)
+
+
 def model_config(
     config: ml_collections.ConfigDict, num_classes: int, image_size: int
 ) -> MMNetConfig:
+    """The ``MMNetConfig`` of ``config.model`` for data of these classes and size."""
     m = config.model
-    conv_impl = default_conv_impl() if m.conv_impl == "auto" else m.conv_impl
-    return MMNetConfig(
+    conv_impl = default_conv_impl() if m.conv_impl == "auto" else str(m.conv_impl)
+    return from_config(
+        MMNetConfig,
+        m,
+        "config.model",
         num_classes=num_classes,
         image_size=image_size,
-        pc_depth=int(m.pc_depth),
-        pc_mlp_ratio=float(m.pc_mlp_ratio),
-        pc_num_heads=int(m.pc_num_heads),
-        drop_path_rate=float(m.drop_path_rate),
-        pc_resize_antialias=bool(m.pc_resize_antialias),
-        dtype=str(m.dtype),
         conv_impl=conv_impl,
     )
 
 
 def train_settings(config: ml_collections.ConfigDict, steps_per_epoch: int) -> TrainSettings:
-    t, a = config.train, config.augment
+    """The ``TrainSettings`` of ``config.train`` (with ``config.augment``, ``eval.chunk``
+    and ``folds.loop``) for ``steps_per_epoch`` steps per epoch."""
     fold_loop = config.folds.loop
     if fold_loop == "auto":
         fold_loop = "map" if jax.default_backend() == "cpu" else "vmap"
-    return TrainSettings(
-        epochs=int(t.epochs),
-        batch_size=int(t.batch_size),
+    return from_config(
+        TrainSettings,
+        config.train,
+        "config.train",
         steps_per_epoch=steps_per_epoch,
-        learning_rate=float(t.learning_rate),
-        weight_decay=float(t.weight_decay),
-        lr_decay=float(t.lr_decay),
-        lr_decay_epochs=int(t.lr_decay_epochs),
-        b1=float(t.b1),
-        b2=float(t.b2),
-        eps=float(t.eps),
         eval_chunk=int(config.eval.chunk),
-        augment=augment.AugmentConfig(
-            flip=bool(a.flip),
-            rotation_deg=float(a.rotation_deg),
-            crop_padding=int(a.crop_padding),
-            temporal_jitter=bool(a.temporal_jitter),
-        ),
+        augment=from_config(augment.AugmentConfig, config.augment, "config.augment"),
         fold_loop=fold_loop,
     )
+
+
+def resolved_config(
+    config: ml_collections.ConfigDict,
+    model_cfg: MMNetConfig,
+    settings: TrainSettings,
+    data: data_lib.ClipArrays,
+    plan: folds.FoldPlan,
+    eval_epoch: int,
+) -> dict:
+    """The dict of ``config.json``: the run config and what it resolved to on this data
+    (a later run on the same workdir must resolve to the same)."""
+    return {
+        "run_config": config.to_dict(),
+        "model_config": dataclasses.asdict(model_cfg),
+        "train_settings": {k: v for k, v in dataclasses.asdict(settings).items() if k != "augment"}
+        | {"augment": dataclasses.asdict(settings.augment)},
+        "data": {
+            "dataset": data.dataset,
+            "num_clips": len(data),
+            "class_names": data.class_names,
+            "class_counts": data.class_counts(),
+            "subjects": list(plan.subjects),
+        },
+        "eval_epoch": eval_epoch,
+    }
 
 
 def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
@@ -183,47 +248,71 @@ def check_memory(compiled, group_size: int, num_devices: int) -> None:
         )
 
 
+def code_commit() -> str:
+    """The git commit of this code (``-dirty`` appended when tracked files were changed),
+    or "" when the code is not in a git checkout."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", root, *args], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+
+    try:
+        if os.path.realpath(git("rev-parse", "--show-toplevel")) != os.path.realpath(root):
+            return ""  # installed inside some other repository
+        commit = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return commit + ("-dirty" if dirty else "")
+
+
 class Run:
-    """One LOSO run in a workdir (see the module docstring)."""
+    """One LOSO run in a workdir: the plan, the training of its fold groups, the outputs."""
 
     def __init__(self, config: ml_collections.ConfigDict, workdir: str | os.PathLike):
         self.config = config
         self.workdir = run_checkpoints.absolute(workdir)
+        if self.workdir.exists() and not self.workdir.is_dir():
+            raise RunConfigError(f"--workdir {self.workdir} is a file, not a directory")
         self.primary = jax.process_index() == 0
         self.t0 = time.time()
+        self.epochs = int(config.train.epochs)
+        self.eval_epoch = int(config.eval.epoch) if int(config.eval.epoch) > 0 else self.epochs
+        if not 1 <= self.eval_epoch <= self.epochs:
+            raise RunConfigError(
+                f"config.eval.epoch={config.eval.epoch} is outside 1..{self.epochs} "
+                f"(train.epochs={self.epochs}; -1 means the last epoch)"
+            )
         self.data = data_lib.load(config.data)
         self.model_config = model_config(config, len(self.data.class_names), self.data.image_size)
-        only = [s for s in str(config.folds.only).split(",") if s]
-        self.plan = folds.make_plan(self.data.subjects, only=only or None)
+        try:
+            only = folds.resolve_only(config.folds.only, self.data.subjects)
+            self.plan = folds.make_plan(self.data.subjects, only=only)
+        except ValueError as e:
+            raise RunConfigError(f"config.folds.only={config.folds.only!r}: {e}") from None
         self.mesh = make_mesh()
         b = int(config.train.batch_size)
         self.settings = train_settings(config, self.plan.steps_per_epoch(b))
-        self.epochs = self.settings.epochs
-        self.eval_epoch = int(config.eval.epoch) if int(config.eval.epoch) > 0 else self.epochs
-        if not 1 <= self.eval_epoch <= self.epochs:
-            raise ValueError(f"eval.epoch={config.eval.epoch} is outside 1..{self.epochs}")
-        self.resolved = self._resolved_config()
-        extra = (ALL_SUBJECTS,) if config.final_model else ()
-        self.groups = self.plan.groups(int(config.folds.group_size), self.mesh.size, extra)
-        self.compile_seconds: list[float] = []
-
-    def _resolved_config(self) -> dict:
-        return {
-            "run_config": self.config.to_dict(),
-            "model_config": dataclasses.asdict(self.model_config),
-            "train_settings": {
-                k: v for k, v in dataclasses.asdict(self.settings).items() if k != "augment"
-            }
-            | {"augment": dataclasses.asdict(self.settings.augment)},
-            "data": {
-                "dataset": self.data.dataset,
-                "num_clips": len(self.data),
-                "class_names": self.data.class_names,
-                "class_counts": self.data.class_counts(),
-                "subjects": list(self.plan.subjects),
-            },
-            "eval_epoch": self.eval_epoch,
-        }
+        # The all-subjects model takes its own steps, so it sees each clip every epoch.
+        self.all_subjects_steps = math.ceil(len(self.data) / b)
+        self.resolved = resolved_config(
+            config, self.model_config, self.settings, self.data, self.plan, self.eval_epoch
+        )
+        self.groups = self.plan.groups(int(config.folds.group_size), self.mesh.size)
+        if config.final_model:
+            # Its own group: its epoch has another step count, so another program.
+            self.groups.append([ALL_SUBJECTS] * self.mesh.size)
+        n, f = len(self.plan.subjects), len(set(self.data.subjects.tolist()))
+        log.info(
+            "LOSO: %d folds (test subjects %s) of %d subjects%s; %d fold group(s)",
+            n,
+            ", ".join(self.plan.subjects) if n <= 8 else f"{self.plan.subjects[0]} ...",
+            f,
+            ", then the all-subjects model (final_model)" if config.final_model else "",
+            len(self.groups),
+        )
 
     # --- workdir ---------------------------------------------------------------------
     def _prepare_workdir(self) -> None:
@@ -232,66 +321,105 @@ class Run:
             old = json.loads(cfg_file.read_text())
             diffs = config_differences(old, json.loads(json.dumps(self.resolved)))
             if diffs:
-                raise ValueError(
-                    f"{self.workdir} holds a run of another config; refusing to mix them. "
-                    "Differences:\n  " + "\n  ".join(diffs) + "\nUse a new --workdir."
+                raise RunConfigError(
+                    f"{self.workdir} holds a run of another config ({'; '.join(diffs)}); "
+                    "refusing to mix them: use a new --workdir"
                 )
         if self.primary:
             self.workdir.mkdir(parents=True, exist_ok=True)
             cfg_file.write_text(json.dumps(self.resolved, indent=2, sort_keys=True))
 
-    # --- groups ----------------------------------------------------------------------
-    def _trainer(self) -> FoldTrainer:
-        if not hasattr(self, "_fold_trainer"):
-            self._fold_trainer = FoldTrainer(
-                self.model_config, self.settings, self.data, self.plan, self.config.seed, self.mesh
-            )
-        return self._fold_trainer
+    def _final_model_missing(self, progress: results.Progress) -> bool:
+        group = progress.groups[progress.group]
+        return ALL_SUBJECTS in group and not (self.workdir / "final_model").exists()
 
+    # --- groups ----------------------------------------------------------------------
     def run(self) -> dict:
         self._prepare_workdir()
-        ckpts = run_checkpoints.RunCheckpoints(self.workdir, int(self.config.checkpoint.keep))
-        progress = {"group": 0, "epoch": 0, "folds": {}}
+        ckpts = run_checkpoints.RunCheckpoints(
+            self.workdir, int(self.config.checkpoint.keep), self.epochs
+        )
+        progress = results.Progress(groups=self.groups, epochs=self.epochs)
         step = ckpts.latest_step()
         if step is not None:
             progress = ckpts.restore_progress(step)
-            log.info(
-                "resuming from checkpoint %d: group %d/%d, epoch %d/%d",
-                step, progress["group"] + 1, len(self.groups), progress["epoch"], self.epochs,
-            )  # fmt: skip
+            if progress.groups != self.groups or progress.epochs != self.epochs:
+                raise RunConfigError(
+                    f"the checkpoints in {ckpts.directory} were made with fold groups "
+                    f"{progress.groups} and {progress.epochs} epochs, this run has "
+                    f"{self.groups} and {self.epochs}: use a new --workdir"
+                )
+            if progress.group_finished() and not self._final_model_missing(progress):
+                progress.group, progress.epoch = progress.group + 1, 0  # nothing left there
+            if progress.group < len(self.groups):
+                log.info(
+                    "resuming from checkpoint %d: group %d/%d, epoch %d/%d",
+                    step, progress.group + 1, len(self.groups), progress.epoch, self.epochs,
+                )  # fmt: skip
+            else:
+                log.info("the run in %s has finished: rewriting its results", self.workdir)
+        trained, compile_times = False, []
+        try:
+            if progress.group < len(self.groups):
+                compile_times = self._train_remaining(progress, ckpts, step)
+                trained = True
+        finally:
+            ckpts.close()
+        summary = results.summarize(
+            progress,
+            self.plan,
+            self.data.labels,
+            self.data.sources,
+            self.data.class_names,
+            eval_epoch=self.eval_epoch,
+            epochs=self.epochs,
+            dataset=self.data.dataset,
+            seed=int(self.config.seed),
+        )
+        if self.primary:
+            self._write_outputs(summary, progress, compile_times, trained)
+        return summary
+
+    def _train_remaining(self, progress, ckpts, step) -> list[float]:
+        """Train the groups from ``progress.group`` on; returns the compile times."""
         total = len(self.groups) * self.epochs
-        done = progress["group"] * self.epochs + progress["epoch"]
+        done = progress.group * self.epochs + progress.epoch
         bar = _progress_bar(total, done, enabled=self.primary and bool(self.config.progress_bar))
+        fold_trainer = FoldTrainer(
+            self.model_config, self.settings, self.data, self.plan, self.config.seed, self.mesh
+        )
+        trainers = {"folds": fold_trainer}
+        if self.config.final_model:
+            trainers["all"] = fold_trainer.with_steps(self.all_subjects_steps)
         try:
             with _Interrupt() as interrupt:
-                for gi in range(progress["group"], len(self.groups)):
-                    resume = gi == progress["group"] and progress["epoch"] > 0
-                    self._train_group(gi, progress, ckpts, resume, step, bar, interrupt)
+                for gi in range(progress.group, len(self.groups)):
+                    group = self.groups[gi]
+                    tr = trainers["all" if group[0] == ALL_SUBJECTS else "folds"]
+                    resume = gi == progress.group and progress.epoch > 0
+                    self._train_group(gi, tr, progress, ckpts, resume, step, bar, interrupt)
                     if interrupt.requested:
                         raise KeyboardInterrupt
         finally:
             bar.close()
-            ckpts.close()
-        results = self.summarize(progress)
-        if self.primary:
-            self._write_outputs(results, progress)
-        return results
+        return [t for tr in trainers.values() for t in tr.compile_times]
 
-    def _train_group(self, gi, progress, ckpts, resume, step, bar, interrupt) -> None:
+    def _train_group(self, gi, trainer, progress, ckpts, resume, step, bar, interrupt) -> None:
         group = self.groups[gi]
-        trainer = self._trainer()
         state = trainer.init(group)
         start = 0
         if resume:
             state = ckpts.restore_state(step, state)
-            start = progress["epoch"]
-        train_mask = trainer.train_masks(group)
-        compiled = trainer.compiled_epoch(state, train_mask)
-        self.compile_seconds.append(trainer.compile_seconds)
-        check_memory(compiled, len(group), self.mesh.size)
-        test_idx, valid = trainer.test_indices(group)
+            start = progress.epoch
         real = folds.group_valid(group)
         has_tests = any(f != ALL_SUBJECTS for f in group)
+        if start < self.epochs:
+            train_mask = trainer.train_masks(group)
+            n = int(real.sum())
+            what = "the all-subjects model" if not has_tests else f"{n} fold{'s' * (n > 1)}"
+            compiled = trainer.compiled_epoch(state, train_mask, what)
+            check_memory(compiled, len(group), self.mesh.size)
+            test_idx, valid = trainer.test_indices(group)
         for epoch in range(start, self.epochs):
             try:
                 state, loss, gnorm = trainer.train_epoch(state, train_mask)
@@ -303,32 +431,29 @@ class Run:
                         f"--config.folds.group_size={max(self.mesh.size, len(group) // 2)}"
                     ) from e
                 raise
-            self._check_finite(loss, group, real, epoch, ckpts)
+            self._check_finite(loss, group, epoch, ckpts)
             logits = to_host(trainer.evaluate(state, test_idx)) if has_tests else None
             self._record(progress, group, real, epoch, loss, gnorm, logits, valid)
-            progress["group"], progress["epoch"] = gi, epoch + 1
+            progress.group, progress.epoch = gi, epoch + 1
             bar.update(1)
             bar.set_description(f"group {gi + 1}/{len(self.groups)}")
             if logits is not None:
-                bar.set_postfix(
-                    loss=f"{loss[real].mean():.3f}",
-                    test_acc=f"{self._epoch_acc(progress, epoch):.3f}",
-                )
+                acc = results.epoch_accuracy(progress, self.plan, self.data.labels, epoch)
+                bar.set_postfix(loss=f"{loss[real].mean():.3f}", test_acc=f"{acc:.3f}")
             every = int(self.config.checkpoint.every_epochs)
             last = epoch + 1 == self.epochs
             if last or interrupt.requested or (every > 0 and (epoch + 1) % every == 0):
-                saved = dict(progress, groups=self.groups, epochs=self.epochs)
-                ckpts.save(gi * self.epochs + epoch + 1, state, run_checkpoints.to_jsonable(saved))
+                ckpts.save(gi * self.epochs + epoch + 1, state, progress)
             if self.primary:
                 self._write_metrics(progress)
             if interrupt.requested:
                 log.warning("stopped after epoch %d; run the same command to resume", epoch + 1)
                 return
-        progress["group"], progress["epoch"] = gi + 1, 0
+        progress.group, progress.epoch = gi + 1, 0
         if ALL_SUBJECTS in group and self.primary:
             self._save_final_model(trainer, state, group.index(ALL_SUBJECTS))
 
-    def _check_finite(self, loss, group, real, epoch, ckpts) -> None:
+    def _check_finite(self, loss, group, epoch, ckpts) -> None:
         bad = ~np.isfinite(loss)
         if not bad.any():
             return
@@ -350,28 +475,20 @@ class Run:
         for gi, f in enumerate(group):
             if not real[gi]:
                 continue
-            name = "__all__" if f == ALL_SUBJECTS else self.plan.subjects[f]
-            rec = progress["folds"].setdefault(
-                name, {"train_loss": [], "grad_norm": [], "test_preds": [], "test_logits": None}
-            )
-            del rec["train_loss"][epoch:], rec["grad_norm"][epoch:], rec["test_preds"][epoch:]
-            rec["train_loss"].append(float(loss[gi].mean()))
-            rec["grad_norm"].append(float(gnorm[gi].mean()))
-            if logits is not None and f != ALL_SUBJECTS:
+            if f == ALL_SUBJECTS:
+                name, preds, lg = results.ALL_SUBJECTS_NAME, None, None
+            else:
+                name = self.plan.subjects[f]
                 lg = logits[gi][valid[gi]]
-                rec["test_preds"].append(np.argmax(lg, -1).astype(int).tolist())
-                if epoch + 1 == self.eval_epoch:
-                    rec["test_logits"] = np.round(lg.astype(np.float64), 6).tolist()
-
-    def _epoch_acc(self, progress, epoch) -> float:
-        hits = n = 0
-        for f, s in enumerate(self.plan.subjects):
-            rec = progress["folds"].get(s)
-            if rec and len(rec["test_preds"]) > epoch:
-                labels = self.data.labels[self.plan.test_mask[f]]
-                hits += int((np.asarray(rec["test_preds"][epoch]) == labels).sum())
-                n += len(labels)
-        return hits / max(n, 1)
+                preds = np.argmax(lg, -1)
+            progress.record(
+                name,
+                epoch,
+                loss[gi].mean(),
+                gnorm[gi].mean(),
+                test_preds=preds,
+                test_logits=lg if epoch + 1 == self.eval_epoch else None,
+            )
 
     def _save_final_model(self, trainer: FoldTrainer, state, index: int) -> None:
         model = trainer.model_of(state, index)
@@ -384,139 +501,19 @@ class Run:
         )
         log.info("saved the all-subjects model in %s", self.workdir / "final_model")
 
-    # --- results ---------------------------------------------------------------------
-    def _pooled(
-        self, progress, epoch_of: dict[str, int]
-    ) -> tuple[np.ndarray, np.ndarray, list[int]]:
-        labels, preds, clips = [], [], []
-        for f, s in enumerate(self.plan.subjects):
-            idx = np.flatnonzero(self.plan.test_mask[f])
-            p = progress["folds"][s]["test_preds"][epoch_of[s] - 1]
-            labels.append(self.data.labels[idx])
-            preds.append(np.asarray(p, int))
-            clips.extend(idx.tolist())
-        return np.concatenate(labels), np.concatenate(preds), clips
+    # --- outputs ---------------------------------------------------------------------
+    def _write_metrics(self, progress: results.Progress) -> None:
+        lines = results.metrics_lines(progress, self.plan, self.data.labels)
+        (self.workdir / "metrics.jsonl").write_text(
+            "\n".join(json.dumps(line) for line in lines) + "\n"
+        )
 
-    def summarize(self, progress) -> dict:
-        names = self.data.class_names
-        c = len(names)
-        subjects = list(self.plan.subjects)
-        missing = [
-            s
-            for s in subjects
-            if len(progress["folds"].get(s, {}).get("test_preds", [])) < self.epochs
-        ]
-        if missing:
-            raise RuntimeError(f"folds not finished: {missing}")
-        honest = {s: self.eval_epoch for s in subjects}
-        y, p, clips = self._pooled(progress, honest)
-        res = metrics.compute(y, p, c, names)
-        per_fold = {}
-        for f, s in enumerate(subjects):
-            yy = self.data.labels[self.plan.test_mask[f]]
-            pp = np.asarray(progress["folds"][s]["test_preds"][self.eval_epoch - 1])
-            m = metrics.compute(yy, pp, c, names)
-            per_fold[s] = {k: m[k] for k in ("accuracy", "uf1", "uar", "num_samples")}
-        sources = self.data.sources[clips]
-        per_source = {}
-        if len(set(sources.tolist())) > 1:
-            for src in sorted(set(sources.tolist())):
-                sel = sources == src
-                m = metrics.compute(y[sel], p[sel], c, names)
-                per_source[src] = {k: m[k] for k in ("accuracy", "uf1", "uar", "num_samples")}
-        # The official code's selection: each subject's best test-accuracy epoch.
-        best = {}
-        for f, s in enumerate(subjects):
-            yy = self.data.labels[self.plan.test_mask[f]]
-            accs = [
-                float((np.asarray(pe) == yy).mean()) for pe in progress["folds"][s]["test_preds"]
-            ]
-            best[s] = int(np.argmax(accs)) + 1
-        yo, po, _ = self._pooled(progress, best)
-        opt = metrics.compute(yo, po, c, names)
-        curves = {
-            "epoch": list(range(1, self.epochs + 1)),
-            "accuracy": [],
-            "uf1": [],
-            "uar": [],
-            "train_loss": [],
-        }
-        for e in range(1, self.epochs + 1):
-            ye, pe, _ = self._pooled(progress, {s: e for s in subjects})
-            m = metrics.compute(ye, pe, c, names)
-            for k in ("accuracy", "uf1", "uar"):
-                curves[k].append(m[k])
-            curves["train_loss"].append(
-                float(np.mean([progress["folds"][s]["train_loss"][e - 1] for s in subjects]))
-            )
+    def _run_info(self, compile_times: list[float]) -> dict:
         return {
-            "protocol": (
-                f"leave-one-subject-out over {len(subjects)} subjects; metrics over the pooled "
-                f"test predictions of all folds at epoch {self.eval_epoch} of {self.epochs} "
-                "(pre-declared by eval.epoch; no selection on test data)"
-            ),
-            "accuracy": res["accuracy"],
-            "uf1": res["uf1"],
-            "uar": res["uar"],
-            "eval_epoch": self.eval_epoch,
-            "epochs": self.epochs,
-            "num_samples": res["num_samples"],
-            "per_class": res["per_class"],
-            "confusion": res["confusion"],
-            "per_fold": per_fold,
-            "per_source": per_source,
-            "optimistic": {
-                "label": OPTIMISTIC_LABEL,
-                "accuracy": opt["accuracy"],
-                "uf1": opt["uf1"],
-                "uar": opt["uar"],
-                "best_epoch_per_subject": best,
-            },
-            "curves": curves,
-            "dataset": self.data.dataset,
-            "class_names": names,
-            "class_counts": self.data.class_counts(),
-            "num_subjects": len(subjects),
-            "seed": int(self.config.seed),
-        }
-
-    def _write_metrics(self, progress) -> None:
-        lines = []
-        for s, rec in progress["folds"].items():
-            f = self.plan.subjects.index(s) if s in self.plan.subjects else None
-            labels = self.data.labels[self.plan.test_mask[f]] if f is not None else None
-            for e, loss in enumerate(rec["train_loss"]):
-                line = {
-                    "fold": s,
-                    "epoch": e + 1,
-                    "train_loss": loss,
-                    "grad_norm": rec["grad_norm"][e],
-                }
-                if labels is not None and e < len(rec["test_preds"]):
-                    line["test_accuracy"] = float(
-                        (np.asarray(rec["test_preds"][e]) == labels).mean()
-                    )
-                    line["test_n"] = len(labels)
-                lines.append(json.dumps(line))
-        (self.workdir / "metrics.jsonl").write_text("\n".join(lines) + "\n")
-
-    def _write_outputs(self, results: dict, progress) -> None:
-        wd = self.workdir
-        (wd / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True))
-        rows = ["id,subject,source,label,prediction,label_name,prediction_name"]
-        names = self.data.class_names
-        for f, s in enumerate(self.plan.subjects):
-            idx = np.flatnonzero(self.plan.test_mask[f])
-            preds = progress["folds"][s]["test_preds"][self.eval_epoch - 1]
-            for i, pr in zip(idx, preds, strict=True):
-                lab = int(self.data.labels[i])
-                rows.append(
-                    f"{self.data.ids[i]},{s},{self.data.sources[i]},{lab},{pr},{names[lab]},{names[pr]}"
-                )
-        (wd / "predictions.csv").write_text("\n".join(rows) + "\n")
-        info = {
             "seconds": time.time() - self.t0,
-            "compile_seconds": self.compile_seconds,
+            # One entry per compiled epoch program (none when the compilation cache of
+            # this process already had it).
+            "compile_seconds": compile_times,
             "backend": jax.default_backend(),
             "devices": [str(d) for d in jax.devices()],
             "process_count": jax.process_count(),
@@ -525,14 +522,37 @@ class Run:
             "fold_loop": self.settings.fold_loop,
             "conv_impl": self.model_config.conv_impl,
             "hugepages": hugepages.status(),
+            "command": shlex.join(sys.orig_argv),
+            "commit": code_commit(),
+            "date": datetime.datetime.fromtimestamp(self.t0, datetime.UTC).isoformat(
+                timespec="seconds"
+            ),
         }
-        (wd / "run_info.json").write_text(json.dumps(info, indent=2))
+
+    def _write_outputs(self, summary, progress, compile_times, trained: bool) -> None:
+        wd = self.workdir
+        (wd / "results.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
+        rows = results.prediction_rows(
+            progress,
+            self.plan,
+            self.data.labels,
+            self.data.ids,
+            self.data.sources,
+            self.data.class_names,
+            self.eval_epoch,
+        )
+        (wd / "predictions.csv").write_text(results.predictions_csv(rows))
+        self._write_metrics(progress)
+        info_file = wd / "run_info.json"
+        if not trained and info_file.exists():
+            # A rerun of a finished run: keep the timings of the run that trained.
+            info = json.loads(info_file.read_text())
+            log.info("nothing left to train in %s; kept its run_info.json", wd)
+        else:
+            info = self._run_info(compile_times)
+            info_file.write_text(json.dumps(info, indent=2))
         if self.config.get("report", True):
-            try:
-                from mmnet_jax import report  # noqa: PLC0415
-            except ImportError:
-                return
-            report.write_report(wd, results, self.resolved, info)
+            report.write_report(wd, summary, self.resolved, info)
 
 
 def _progress_bar(total: int, initial: int, enabled: bool):
