@@ -526,7 +526,7 @@ def _run_section(info: dict) -> list[str]:
         dev_text = ", ".join(devices) if devices else "unknown"
     compile_text = _duration(sum(compile_s)) if compile_s else "unknown"
     if len(compile_s) > 1:
-        compile_text += f" over {len(compile_s)} fold groups"
+        compile_text += f" over {len(compile_s)} compiled epoch programs"
     rows = []
     for key, name in (("command", "command"), ("commit", "commit"), ("date", "date")):
         if info.get(key):

@@ -155,7 +155,7 @@ def test_casme2_five_classes(tmp_path):
         "temporal jitter on",
         "| seed | 0 |",
         "1 h 02 min 04 s",
-        "53.8 s over 2 fold groups",
+        "53.8 s over 2 compiled epoch programs",
         "cuda:0",
         "| backend | gpu |",
     ):
