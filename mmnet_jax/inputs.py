@@ -56,6 +56,22 @@ class Pair:
         return {**out, **self.extra}
 
 
+def _numbered_images(folder: Path) -> dict[int, list[Path]]:
+    """A clip folder's image files by frame number (see :func:`frames.frame_number`).
+
+    Raises:
+      UserError: the folder is missing.
+    """
+    if not folder.is_dir():
+        raise cli.UserError(f"clip folder not found: {folder}")
+    numbered: dict[int, list[Path]] = {}
+    for p in folder.iterdir():
+        n = frames.frame_number(p.name) if p.is_file() and frames.is_image(p) else None
+        if n is not None:
+            numbered.setdefault(n, []).append(p)
+    return numbered
+
+
 def find_frame(clip_dir: str | os.PathLike, number: int, warn: frames.Warn = cli.note) -> Path:
     """The image file numbered ``number`` in ``clip_dir`` (by :func:`frames.frame_number`;
     when several files share the number, the preferred suffix wins, with a note).
@@ -64,13 +80,7 @@ def find_frame(clip_dir: str | os.PathLike, number: int, warn: frames.Warn = cli
       UserError: the folder is missing, or holds no image with that number.
     """
     folder = Path(clip_dir)
-    if not folder.is_dir():
-        raise cli.UserError(f"clip folder not found: {folder}")
-    numbered: dict[int, list[Path]] = {}
-    for p in folder.iterdir():
-        n = frames.frame_number(p.name) if p.is_file() and frames.is_image(p) else None
-        if n is not None:
-            numbered.setdefault(n, []).append(p)
+    numbered = _numbered_images(folder)
     matches = sorted(numbered.get(number, []), key=lambda p: (frames.suffix_rank(p), p.name))
     if not matches:
         if numbered:
@@ -220,13 +230,7 @@ def read_clip_dir(clip_dir: str | os.PathLike, warn: frames.Warn = cli.note):
       UserError: the folder is missing, holds no numbered image, or a frame is unreadable.
     """
     folder = Path(clip_dir)
-    if not folder.is_dir():
-        raise cli.UserError(f"clip folder not found: {folder}")
-    numbered: dict[int, list[Path]] = {}
-    for p in folder.iterdir():
-        n = frames.frame_number(p.name) if p.is_file() and frames.is_image(p) else None
-        if n is not None:
-            numbered.setdefault(n, []).append(p)
+    numbered = _numbered_images(folder)
     if not numbered:
         raise cli.UserError(
             f"no numbered image files ({', '.join(frames.IMAGE_SUFFIXES)}) in {folder}"
