@@ -1,6 +1,9 @@
-"""The field's metrics over pooled LOSO predictions: accuracy, UF1, UAR, per class."""
+"""The field's metrics over pooled LOSO predictions: accuracy, UF1, UAR, per class; and
+the official MMNet scripts' per-subject epoch choice (:func:`official_epochs`)."""
 
 from __future__ import annotations
+
+from fractions import Fraction
 
 import numpy as np
 
@@ -53,3 +56,53 @@ def compute(
 ) -> dict:
     """All metrics of ``from_confusion`` for label and prediction vectors."""
     return from_confusion(confusion(labels, preds, num_classes), class_names)
+
+
+def class_counts(
+    labels: np.ndarray, preds: np.ndarray, num_classes: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per class: (true positives, times predicted, times labelled), each (num_classes,) int."""
+    cm = confusion(labels, preds, num_classes)
+    return np.diag(cm).copy(), cm.sum(0), cm.sum(1)
+
+
+def subject_f1(labels: np.ndarray, preds: np.ndarray, num_classes: int) -> Fraction:
+    """The official MMNet scripts' F1 of one test subject, as an exact fraction: the mean,
+    over the classes that occur in ``labels`` or ``preds``, of 2 TP / (predicted + actual).
+
+    Exact, so that epochs whose F1 is equal compare equal (the tie rule of
+    :func:`official_epochs` depends on it).
+    """
+    tp, predicted, actual = class_counts(labels, preds, num_classes)
+    present = [c for c in range(num_classes) if predicted[c] + actual[c] > 0]
+    if not present:
+        return Fraction(0)
+    terms = [Fraction(2 * int(tp[c]), int(predicted[c] + actual[c])) for c in present]
+    return sum(terms, Fraction(0)) / len(present)
+
+
+def official_epochs(
+    labels: np.ndarray, preds_by_epoch: np.ndarray, num_classes: int
+) -> tuple[int, int]:
+    """The two epochs the official MMNet scripts pick for one test subject (1-based).
+
+    Args:
+      labels: (n,) the subject's test labels.
+      preds_by_epoch: (E, n) its predicted classes after each epoch 1..E.
+
+    Returns:
+      ``(accuracy_epoch, f1_epoch)``: the first epoch with the most correct predictions
+      (the scripts keep a new maximum only when it is larger, ``>``), and the last epoch
+      with the best :func:`subject_f1` (they keep an epoch whose F1 is ``>=`` the best so
+      far, so ties go to the later epoch).
+    """
+    y = np.asarray(labels)
+    preds = np.asarray(preds_by_epoch)
+    correct = (preds == y[None]).sum(1)
+    accuracy_epoch = int(np.argmax(correct)) + 1  # the first maximum
+    best, f1_epoch = Fraction(-1), 0
+    for e, p in enumerate(preds):
+        f1 = subject_f1(y, p, num_classes)
+        if f1 >= best:
+            best, f1_epoch = f1, e + 1
+    return accuracy_epoch, f1_epoch

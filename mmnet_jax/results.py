@@ -5,8 +5,8 @@ every fold's per-epoch losses and test predictions); it goes into each checkpoin
 (``to_json``/``from_json``), so a resumed run reports exactly what an uninterrupted one
 would. The functions below turn a progress, the fold plan and the clips' labels into
 what the trainer writes: ``results.json`` (:func:`summarize`), ``metrics.jsonl``
-(:func:`metrics_lines`) and ``predictions.csv`` (:func:`prediction_rows`,
-:func:`predictions_csv`).
+(:func:`metrics_lines`), ``predictions.csv`` (:func:`prediction_rows`,
+:func:`predictions_csv`) and ``epoch_predictions.npz`` (:func:`epoch_predictions`).
 """
 
 from __future__ import annotations
@@ -23,6 +23,14 @@ from mmnet_jax import metrics
 from mmnet_jax.folds import FoldPlan
 
 OPTIMISTIC_LABEL = "optimistic (best test epoch, as the official code)"
+OPTIMISTIC_RULE = (
+    "the official MMNet scripts' selection on the test subjects: accuracy = the sum over "
+    "subjects of each subject's largest number of correct test predictions over the epochs, "
+    "divided by all test clips; UF1 and UAR from the true-positive, predicted and actual "
+    "counts of each subject's best-F1 epoch (subject F1 = mean over the classes in its "
+    "labels or predictions of 2TP/(predicted+actual); ties to the later epoch), summed "
+    "over subjects"
+)
 # The all-subjects model's name in the progress records and metrics.jsonl.
 ALL_SUBJECTS_NAME = "__all__"
 PREDICTION_COLUMNS = (
@@ -47,12 +55,16 @@ class FoldRecord:
         empty for the all-subjects model, which has no test clips.
       test_logits: the test clips' logits at the evaluation epoch (rounded to 6 digits),
         or None before that epoch.
+      test_probs: per epoch, the test clips' class probabilities (clip, class), float32
+        values held exactly as floats (so a resumed run writes the same
+        ``epoch_predictions.npz`` as an uninterrupted one); empty for the all-subjects model.
     """
 
     train_loss: list[float] = dataclasses.field(default_factory=list)
     grad_norm: list[float] = dataclasses.field(default_factory=list)
     test_preds: list[list[int]] = dataclasses.field(default_factory=list)
     test_logits: list[list[float]] | None = None
+    test_probs: list[list[list[float]]] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -79,17 +91,23 @@ class Progress:
         grad_norm: float,
         test_preds: Sequence[int] | None = None,
         test_logits: np.ndarray | None = None,
+        test_probs: np.ndarray | None = None,
     ) -> None:
         """Record epoch ``epoch`` (0-based) of model ``name``, dropping any later epochs
-        (a resumed run redoes the epochs after its checkpoint)."""
+        (a resumed run redoes the epochs after its checkpoint). ``test_probs`` (n, C) is
+        kept as float32 values (see :func:`probabilities`)."""
         rec = self.folds.setdefault(name, FoldRecord())
         del rec.train_loss[epoch:], rec.grad_norm[epoch:], rec.test_preds[epoch:]
+        del rec.test_probs[epoch:]
         rec.train_loss.append(float(train_loss))
         rec.grad_norm.append(float(grad_norm))
         if test_preds is not None:
             rec.test_preds.append([int(p) for p in test_preds])
         if test_logits is not None:
             rec.test_logits = np.round(np.asarray(test_logits, np.float64), 6).tolist()
+        if test_probs is not None:
+            # float32 -> float64 is exact, and JSON writes a float64 exactly.
+            rec.test_probs.append(np.asarray(test_probs, np.float32).astype(np.float64).tolist())
 
     def group_finished(self) -> bool:
         """True when the current group has trained all its epochs."""
@@ -117,12 +135,20 @@ class Progress:
                     grad_norm=[float(x) for x in rec["grad_norm"]],
                     test_preds=[[int(p) for p in e] for e in rec["test_preds"]],
                     test_logits=rec.get("test_logits"),
+                    test_probs=rec.get("test_probs", []),
                 )
                 for name, rec in d["folds"].items()
             },
             groups=[[int(f) for f in g] for g in d.get("groups", [])],
             epochs=int(d.get("epochs", 0)),
         )
+
+
+def probabilities(logits: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, float32 (the class probabilities a run records)."""
+    z = np.asarray(logits, np.float32)
+    z = np.exp(z - z.max(-1, keepdims=True))
+    return (z / z.sum(-1, keepdims=True)).astype(np.float32)
 
 
 def _test_clips(plan: FoldPlan, f: int) -> np.ndarray:
@@ -204,14 +230,7 @@ def summarize(
         for name in sorted(set(src.tolist())):
             sel = src == name
             per_source[name] = summary(y[sel], p[sel])
-    # The official code's selection: each subject's best test-accuracy epoch.
-    best = {}
-    for f, s in enumerate(subjects):
-        yy = labels[plan.test_mask[f]]
-        accs = [float((np.asarray(pe) == yy).mean()) for pe in progress.folds[s].test_preds]
-        best[s] = int(np.argmax(accs)) + 1
-    yo, po, _ = pooled(progress, plan, labels, best)
-    opt = metrics.compute(yo, po, c, names)
+    opt = optimistic(progress, plan, labels, sources, c, epochs)
     curves: dict[str, list] = {
         "epoch": list(range(1, epochs + 1)),
         "accuracy": [],
@@ -244,13 +263,7 @@ def summarize(
         "confusion": res["confusion"],
         "per_fold": per_fold,
         "per_source": per_source,
-        "optimistic": {
-            "label": OPTIMISTIC_LABEL,
-            "accuracy": opt["accuracy"],
-            "uf1": opt["uf1"],
-            "uar": opt["uar"],
-            "best_epoch_per_subject": best,
-        },
+        "optimistic": opt,
         "curves": curves,
         "dataset": dataset,
         "class_names": names,
@@ -258,6 +271,113 @@ def summarize(
         "num_subjects": len(subjects),
         "seed": int(seed),
     }
+
+
+def optimistic(
+    progress: Progress,
+    plan: FoldPlan,
+    labels: np.ndarray,
+    sources: np.ndarray,
+    num_classes: int,
+    epochs: int,
+) -> dict[str, Any]:
+    """``results["optimistic"]``: the figures the official MMNet scripts print, which
+    choose epochs on the test subjects (``OPTIMISTIC_RULE``; :func:`metrics.official_epochs`).
+
+    Returns a dict with ``label``, ``rule``, ``accuracy`` (the sum over subjects of each
+    one's most correct predictions in any epoch, over all test clips), ``uf1`` and ``uar``
+    (from the pooled counts of each subject's best-F1 epoch), ``best_accuracy_epoch_per_subject``,
+    ``best_f1_epoch_per_subject``, ``best_epoch_per_subject`` (the accuracy epochs, as
+    before: each subject's first epoch with the most correct test predictions) and
+    ``per_source`` (the same figures per source dataset when there are several; each
+    source's clips at the epochs chosen for their subjects).
+    """
+    labels = np.asarray(labels)
+    acc_epoch, f1_epoch = {}, {}
+    for f, s in enumerate(plan.subjects):
+        preds = np.asarray(progress.folds[s].test_preds[:epochs], int)
+        acc_epoch[s], f1_epoch[s] = metrics.official_epochs(
+            labels[plan.test_mask[f]], preds, num_classes
+        )
+    ya, pa, clips = pooled(progress, plan, labels, acc_epoch)
+    yf, pf, _ = pooled(progress, plan, labels, f1_epoch)  # the same clip order
+
+    def figures(sel):
+        # The pooled confusion's diagonal, column and row sums are the summed TP,
+        # predicted and actual counts; UF1 = mean 2TP/(predicted + actual) over the
+        # classes present, UAR = mean TP/actual over the classes labelled.
+        m = metrics.compute(yf[sel], pf[sel], num_classes)
+        return {
+            "accuracy": float((ya[sel] == pa[sel]).sum() / max(int(sel.sum()), 1)),
+            "uf1": m["uf1"],
+            "uar": m["uar"],
+            "num_samples": int(sel.sum()),
+        }
+
+    overall = figures(np.ones(len(ya), bool))
+    src = np.asarray(sources)[clips]
+    per_source = {}
+    if len(set(src.tolist())) > 1:
+        per_source = {name: figures(src == name) for name in sorted(set(src.tolist()))}
+    return {
+        "label": OPTIMISTIC_LABEL,
+        "rule": OPTIMISTIC_RULE,
+        "accuracy": overall["accuracy"],
+        "uf1": overall["uf1"],
+        "uar": overall["uar"],
+        "best_epoch_per_subject": dict(acc_epoch),
+        "best_accuracy_epoch_per_subject": acc_epoch,
+        "best_f1_epoch_per_subject": f1_epoch,
+        "per_source": per_source,
+    }
+
+
+def epoch_predictions(
+    progress: Progress,
+    plan: FoldPlan,
+    labels: np.ndarray,
+    ids: np.ndarray,
+    sources: np.ndarray,
+    num_classes: int,
+    epochs: int,
+) -> dict[str, np.ndarray]:
+    """The arrays of ``epoch_predictions.npz``: every test clip (fold order, then clip
+    order, as ``predictions.csv``), tested in the fold that leaves its subject out, after
+    each epoch. N clips, E epochs, C classes, S seeds (1: one run is one seed):
+
+      id, subject, source (N,) fixed-width unicode; label (N,) int32;
+      prediction (S, E, N) int32; probability (S, E, N, C) float32 (NaN for an epoch
+      whose probabilities were not recorded: a run resumed from a checkpoint written
+      before they were kept).
+    """
+    labels = np.asarray(labels)
+    idx, subj, preds, probs = [], [], [], []
+    for f, s in enumerate(plan.subjects):
+        clips = _test_clips(plan, f)
+        rec = progress.folds[s]
+        idx.extend(clips.tolist())
+        subj.extend([s] * len(clips))
+        preds.append(np.asarray(rec.test_preds[:epochs], np.int32).reshape(epochs, len(clips)))
+        pr = np.full((epochs, len(clips), num_classes), np.nan, np.float32)
+        for e, p in enumerate(rec.test_probs[:epochs]):
+            pr[e] = np.asarray(p, np.float32).reshape(len(clips), num_classes)
+        probs.append(pr)
+    idx = np.asarray(idx, int)
+    return {
+        "id": np.asarray([str(x) for x in np.asarray(ids)[idx]], dtype=str),
+        "subject": np.asarray(subj, dtype=str),
+        "source": np.asarray([str(x) for x in np.asarray(sources)[idx]], dtype=str),
+        "label": labels[idx].astype(np.int32),
+        "prediction": np.concatenate(preds, axis=1)[None],
+        "probability": np.concatenate(probs, axis=1)[None],
+    }
+
+
+def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
+    """``arrays`` as the bytes of an uncompressed ``.npz`` (written through epath)."""
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
 
 
 def metrics_lines(progress: Progress, plan: FoldPlan, labels: np.ndarray) -> list[dict]:

@@ -231,3 +231,42 @@ def test_cli_rewrites_report(tmp_path):
     assert "MMEW, 4 classes" in text and "87.45%" in text
     assert not (wd / "per_fold_curves.png").exists()
     assert report.main([str(tmp_path / "missing")]) == 2
+
+
+def test_composite_side_by_side_published_and_inflation(tmp_path):
+    """A MEGC 2019 composite run: UF1 and UAR overall and per source, honest beside
+    optimistic; the published composite figures with their selection named; one line
+    saying how much the optimistic rule inflates this run."""
+    path, results_ = write(
+        tmp_path,
+        dataset="megc2019/3class/2.0.0",
+        num_classes=3,
+        num_folds=9,
+        sources=["smic", "casme2", "samm"],
+    )
+    text = path.read_text()
+    opt = results_["optimistic"]
+    d_uf1 = opt["uf1"] - results_["uf1"]
+    d_uar = opt["uar"] - results_["uar"]
+    assert f"(optimistic minus honest): UF1 {d_uf1:+.4f}, UAR {d_uar:+.4f}." in text
+    row = (
+        f"| all (composite) | {results_['num_samples']} | {results_['uf1']:.4f} | "
+        f"{opt['uf1']:.4f} | {results_['uar']:.4f} | {opt['uar']:.4f} |"
+    )
+    assert row in text
+    for src, title in (("casme2", "CASME II"), ("samm", "SAMM"), ("smic", "SMIC-HS")):
+        m, o = results_["per_source"][src], opt["per_source"][src]
+        assert (
+            f"| {title} | {m['num_samples']} | {m['uf1']:.4f} | {o['uf1']:.4f} | "
+            f"{m['uar']:.4f} | {o['uar']:.4f} |"
+        ) in text
+    assert "| HTNet (Neurocomputing 2024, arXiv:2307.14637) | 0.8603 | 0.8475 |" in text
+    assert "MMNet (IJCAI 2022) published no composite figure" in text
+    assert "best test-accuracy epoch" in text
+
+
+def test_no_composite_lines_for_a_single_dataset(tmp_path):
+    path, results_ = write(tmp_path)
+    text = path.read_text()
+    assert "optimistic minus honest" in text  # every run says how far it inflates
+    assert "all (composite)" not in text and "HTNet" not in text

@@ -2,16 +2,18 @@
 
 import importlib
 import json
+from fractions import Fraction
 
 import ml_collections
 import numpy as np
 import pytest
 
 from configs import default
-from mmnet_jax import augment, folds, results
+from mmnet_jax import augment, folds, metrics, results
 from mmnet_jax.models import MMNetConfig
 from mmnet_jax.training import trainer
 from mmnet_jax.training.fold_trainer import TrainSettings
+from tests import recompute_from_npz
 
 CONFIGS = ["default", "casme2", "casme3", "megc2019", "mmew", "samm", "synthetic"]
 
@@ -136,3 +138,114 @@ def test_runlocal_is_a_small_run_for_every_config(name):
     # It resolves to the trainer's settings (the data decides the rest).
     trainer.train_settings(small, 3)
     trainer.model_config(small, 5, small.data.image_size)
+
+
+# --- the official selection rule, worked by hand ----------------------------------------
+# Two subjects, three classes, three epochs.
+#   A: labels [0, 1, 2]
+#     epoch 1 predicts [0, 0, 0]: 1 correct. F1: class 0 2*1/(3+1) = 1/2, classes 1 and 2
+#       0 -> (1/2 + 0 + 0) / 3 = 1/6.
+#     epoch 2 predicts [0, 1, 1]: 2 correct. class 0 2/2 = 1, class 1 2*1/(2+1) = 2/3,
+#       class 2 0/(0+1) = 0 -> 5/9.
+#     epoch 3 predicts [0, 2, 2]: 2 correct. class 0 1, class 1 0, class 2 2/3 -> 5/9.
+#     Most correct: 2, first reached at epoch 2. Best F1: 5/9 at epochs 2 and 3; the
+#     later wins (>=): epoch 3, counts TP [1, 0, 1], predicted [1, 0, 2], actual [1, 1, 1].
+#   B: labels [0, 0, 1]
+#     epoch 1 predicts [0, 0, 0]: 2 correct. class 0 2*2/(3+2) = 4/5, class 1 0 -> 2/5.
+#     epoch 2 predicts [0, 1, 1]: 2 correct. class 0 2/(1+2) = 2/3, class 1 2/(2+1) = 2/3
+#       -> 2/3.
+#     epoch 3 predicts [1, 1, 1]: 1 correct. class 0 0, class 1 2/(3+1) = 1/2 -> 1/4.
+#     Most correct: 2, first at epoch 1. Best F1: epoch 2, counts TP [1, 1, 0],
+#     predicted [1, 2, 0], actual [2, 1, 0].
+# Optimistic accuracy = (2 + 2) / 6 = 2/3.
+# Pooled counts: TP [2, 1, 1], predicted [2, 2, 2], actual [3, 2, 1].
+# UF1 = (2*2/(2+3) + 2*1/(2+2) + 2*1/(2+1)) / 3 = (4/5 + 1/2 + 2/3) / 3 = 59/90.
+# UAR = (2/3 + 1/2 + 1/1) / 3 = 13/18.
+# (Ties to the earlier epoch would give A epoch 2 and UF1 (4/5 + 2/3 + 0) / 3 = 22/45;
+# the old rule, every figure at each subject's best-accuracy epoch, UF1 (6/7 + 1/2) / 3.)
+HAND_SUBJECTS = np.asarray(["A", "A", "A", "B", "B", "B"])
+HAND_LABELS = np.asarray([0, 1, 2, 0, 0, 1])
+HAND_PREDS = {"A": [[0, 0, 0], [0, 1, 1], [0, 2, 2]], "B": [[0, 0, 0], [0, 1, 1], [1, 1, 1]]}
+
+
+def _hand_run(sources=None):
+    plan = folds.make_plan(HAND_SUBJECTS)
+    progress = results.Progress(groups=[[0, 1]], epochs=3)
+    for e in range(3):
+        for s in plan.subjects:
+            probs = np.eye(3, dtype=np.float32)[HAND_PREDS[s][e]] * 0.7 + 0.1
+            progress.record(s, e, 1.0, 1.0, test_preds=HAND_PREDS[s][e], test_probs=probs)
+    sources = np.asarray(["x"] * 6) if sources is None else sources
+    out = results.summarize(
+        progress, plan, HAND_LABELS, sources, ["k0", "k1", "k2"],
+        eval_epoch=3, epochs=3, dataset="d", seed=0,
+    )  # fmt: skip
+    return plan, progress, out
+
+
+def test_official_rule_on_a_hand_worked_example():
+    assert metrics.subject_f1([0, 1, 2], [0, 1, 1], 3) == Fraction(5, 9)
+    assert metrics.subject_f1([0, 0, 1], [1, 1, 1], 3) == Fraction(1, 4)
+    assert metrics.official_epochs([0, 1, 2], HAND_PREDS["A"], 3) == (2, 3)
+    assert metrics.official_epochs([0, 0, 1], HAND_PREDS["B"], 3) == (1, 2)
+    _, _, out = _hand_run()
+    opt = out["optimistic"]
+    assert opt["label"] == results.OPTIMISTIC_LABEL
+    assert opt["accuracy"] == pytest.approx(2 / 3, abs=1e-12)
+    assert opt["uf1"] == pytest.approx(59 / 90, abs=1e-12)
+    assert opt["uar"] == pytest.approx(13 / 18, abs=1e-12)
+    assert opt["best_accuracy_epoch_per_subject"] == {"A": 2, "B": 1}
+    assert opt["best_f1_epoch_per_subject"] == {"A": 3, "B": 2}
+    assert opt["best_epoch_per_subject"] == opt["best_accuracy_epoch_per_subject"]
+    assert opt["per_source"] == {}
+
+
+def test_optimistic_per_source_and_the_independent_script():
+    """With A and B from two sources, each source's optimistic figures are its subject's;
+    the independent script (tests/recompute_from_npz.py) gets every figure from the npz."""
+    sources = np.asarray(["sa"] * 3 + ["sb"] * 3)
+    plan, progress, out = _hand_run(sources)
+    by_source = out["optimistic"]["per_source"]
+    # A alone: 2 of 3 correct; its epoch-3 counts give UF1 (1 + 0 + 2/3) / 3 = 5/9 and
+    # UAR (1 + 0 + 1) / 3 = 2/3. B alone: 2 of 3; epoch 2: UF1 2/3, UAR (1/2 + 1) / 2.
+    assert by_source["sa"] == pytest.approx(
+        {"accuracy": 2 / 3, "uf1": 5 / 9, "uar": 2 / 3, "num_samples": 3}
+    )
+    assert by_source["sb"] == pytest.approx(
+        {"accuracy": 2 / 3, "uf1": 2 / 3, "uar": 3 / 4, "num_samples": 3}
+    )
+    ids = np.asarray([f"c{i}" for i in range(6)])
+    arrays = results.epoch_predictions(progress, plan, HAND_LABELS, ids, sources, 3, 3)
+    mine = recompute_from_npz.recompute(arrays, 3)
+    assert recompute_from_npz.compare(mine, json.loads(json.dumps(out))) == []
+    assert mine["optimistic"]["uf1"] == pytest.approx(59 / 90, abs=1e-12)
+    # And it can fail: a changed prediction is caught.
+    arrays["prediction"][0, 2, 0] = 2
+    bad = recompute_from_npz.compare(recompute_from_npz.recompute(arrays, 3), out)
+    assert any(line.startswith("accuracy:") for line in bad), bad
+
+
+def test_epoch_predictions_layout_and_exact_probabilities(tmp_path):
+    plan, progress, _ = _hand_run()
+    logits = np.asarray([[0.1, 2.0, -1.0], [3.0, 3.0, 0.5]], np.float32)
+    probs = results.probabilities(logits)
+    assert probs.dtype == np.float32 and np.allclose(probs.sum(-1), 1, atol=1e-6)
+    redo = np.vstack([probs, probs[:1]])
+    progress.record("B", 2, 1.0, 1.0, test_preds=[1, 0, 1], test_probs=redo)
+    # Through the checkpoint's JSON and back: float32 values unchanged, bit for bit.
+    again = results.Progress.from_json(json.loads(json.dumps(progress.to_json())))
+    assert again == progress
+    ids = np.asarray([f"clip,{i}" for i in range(6)], dtype=object)
+    arrays = results.epoch_predictions(again, plan, HAND_LABELS, ids, np.asarray(["x"] * 6), 3, 3)
+    path = tmp_path / "epoch_predictions.npz"
+    path.write_bytes(results.npz_bytes(arrays))
+    with np.load(path) as z:  # no allow_pickle
+        assert sorted(z.files) == ["id", "label", "prediction", "probability", "source", "subject"]
+        assert z["id"].dtype.kind == "U" and z["subject"].dtype.kind == "U"
+        assert z["prediction"].shape == (1, 3, 6) and z["probability"].shape == (1, 3, 6, 3)
+        assert z["probability"].dtype == np.float32
+        assert z["subject"].tolist() == ["A"] * 3 + ["B"] * 3
+        assert z["label"].tolist() == HAND_LABELS.tolist()
+        assert z["prediction"][0, :, 3:].tolist() == [[0, 0, 0], [0, 1, 1], [1, 0, 1]]
+        np.testing.assert_array_equal(z["probability"][0, 2, 3:5], probs)
+        assert z["id"][1] == "clip,1"

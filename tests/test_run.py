@@ -119,6 +119,32 @@ def test_outputs(finished_run):
     assert model.config.image_size == 32
 
 
+def test_epoch_predictions_recomputed_by_an_independent_script(finished_run):
+    """epoch_predictions.npz: every test clip once, each epoch's prediction and float32
+    probabilities; tests/recompute_from_npz.py (NumPy only) recomputes results.json's
+    honest, per-fold, curve and optimistic figures from it alone, to 1e-6."""
+    workdir, results = finished_run
+    with np.load(workdir / trainer.EPOCH_PREDICTIONS) as z:  # no pickle needed
+        arrays = {k: z[k] for k in z.files}
+    n, e, c = 12, 8, len(results["class_names"])
+    assert arrays["prediction"].shape == (1, e, n) and arrays["probability"].shape == (1, e, n, c)
+    assert arrays["probability"].dtype == np.float32 and arrays["id"].dtype.kind == "U"
+    np.testing.assert_allclose(arrays["probability"].sum(-1), 1.0, atol=1e-5)
+    # The probabilities' argmax is the recorded prediction (no ties in practice).
+    np.testing.assert_array_equal(arrays["probability"].argmax(-1), arrays["prediction"])
+    rows = results_lib.read_predictions_csv((workdir / "predictions.csv").read_text())
+    assert arrays["id"].tolist() == [r["id"] for r in rows]
+    assert arrays["subject"].tolist() == [r["subject"] for r in rows]
+    assert arrays["label"].tolist() == [r["label"] for r in rows]
+    assert arrays["prediction"][0, -1].tolist() == [r["prediction"] for r in rows]
+    script = os.path.join(ROOT, "tests", "recompute_from_npz.py")
+    proc = subprocess.run(
+        [sys.executable, script, str(workdir)], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines()[-1].startswith("OK: 12 clips, 8 epochs"), proc.stdout
+
+
 def test_run_info_and_the_all_subjects_steps(finished_run):
     """run_info.json: one compile time per compiled program (the folds' epoch and the
     all-subjects model's), the command, commit and date; the all-subjects model took
@@ -194,6 +220,15 @@ def test_resume_after_sigkill_equals_uninterrupted(finished_run, data_dir, tmp_p
     a = json.loads((workdir_a / "results.json").read_text())
     b = json.loads((workdir / "results.json").read_text())
     assert a == b
+    # Every epoch's predictions and probabilities too (those before the kill came back
+    # from the checkpoint's progress), bit for bit.
+    with (
+        np.load(workdir_a / trainer.EPOCH_PREDICTIONS) as za,
+        np.load(workdir / trainer.EPOCH_PREDICTIONS) as zb,
+    ):
+        assert za.files == zb.files
+        for name in za.files:
+            np.testing.assert_array_equal(za[name], zb[name], err_msg=name)
     ma, _ = checkpoint.load_from_workdir(workdir_a)
     mb, _ = checkpoint.load_from_workdir(workdir)
     pa, pb = jax.tree.leaves(nnx.state(ma, nnx.Param)), jax.tree.leaves(nnx.state(mb, nnx.Param))

@@ -1,8 +1,9 @@
 """``train_and_evaluate(config, workdir)``: a whole LOSO run, honest metrics, resumable.
 
 What a run writes in its workdir (config.json, checkpoints/, metrics.jsonl, results.json,
-predictions.csv, run_info.json, final_model/, report.md) is described in the README's
-workdir section; the results themselves are computed by :mod:`mmnet_jax.results`.
+predictions.csv, epoch_predictions.npz, run_info.json, final_model/, report.md) is
+described in the README's workdir section; the results themselves are computed by
+:mod:`mmnet_jax.results`.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from mmnet_jax.training.fold_trainer import (
 log = logging.getLogger(__name__)
 
 OPTIMISTIC_LABEL = results.OPTIMISTIC_LABEL
+EPOCH_PREDICTIONS = "epoch_predictions.npz"
 # Config fields that may change between a run and its resumption without changing results.
 _RESUME_FREE = ("checkpoint.", "progress_bar", "report", "distributed", "compilation_cache_dir")
 
@@ -476,11 +478,12 @@ class Run:
             if not real[gi]:
                 continue
             if f == ALL_SUBJECTS:
-                name, preds, lg = results.ALL_SUBJECTS_NAME, None, None
+                name, preds, lg, probs = results.ALL_SUBJECTS_NAME, None, None, None
             else:
                 name = self.plan.subjects[f]
                 lg = logits[gi][valid[gi]]
                 preds = np.argmax(lg, -1)
+                probs = results.probabilities(lg)
             progress.record(
                 name,
                 epoch,
@@ -488,6 +491,7 @@ class Run:
                 gnorm[gi].mean(),
                 test_preds=preds,
                 test_logits=lg if epoch + 1 == self.eval_epoch else None,
+                test_probs=probs,
             )
 
     def _save_final_model(self, trainer: FoldTrainer, state, index: int) -> None:
@@ -542,6 +546,16 @@ class Run:
             self.eval_epoch,
         )
         (wd / "predictions.csv").write_text(results.predictions_csv(rows))
+        arrays = results.epoch_predictions(
+            progress,
+            self.plan,
+            self.data.labels,
+            self.data.ids,
+            self.data.sources,
+            len(self.data.class_names),
+            self.epochs,
+        )
+        (wd / EPOCH_PREDICTIONS).write_bytes(results.npz_bytes(arrays))
         self._write_metrics(progress)
         info_file = wd / "run_info.json"
         if not trained and info_file.exists():
