@@ -17,7 +17,7 @@ import dataclasses
 import functools
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
@@ -28,9 +28,11 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from mmnet_jax import augment
-from mmnet_jax.data import ClipArrays
 from mmnet_jax.folds import FoldPlan
 from mmnet_jax.models import MMNet, MMNetConfig
+
+if TYPE_CHECKING:  # data.py imports TFDS, which loading a model must not need
+    from mmnet_jax.data import ClipArrays
 
 log = logging.getLogger(__name__)
 
