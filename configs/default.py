@@ -53,6 +53,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.train.b1 = 0.9
     config.train.b2 = 0.999
     config.train.eps = 1e-8
+    # "per_fold" (official): each fold ceil(n_train / batch) steps per epoch, its last
+    # batch smaller; "wrapped": every fold the largest fold's steps of full batches.
+    config.train.schedule = "per_fold"
 
     config.augment = ml_collections.ConfigDict()
     config.augment.flip = True

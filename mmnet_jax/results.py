@@ -47,12 +47,16 @@ class FoldRecord:
         empty for the all-subjects model, which has no test clips.
       test_logits: the test clips' logits at the evaluation epoch (rounded to 6 digits),
         or None before that epoch.
+      train_steps, train_samples: per epoch, the optimiser steps the model took and the
+        training clips it saw (repeats counted); empty in records of older runs.
     """
 
     train_loss: list[float] = dataclasses.field(default_factory=list)
     grad_norm: list[float] = dataclasses.field(default_factory=list)
     test_preds: list[list[int]] = dataclasses.field(default_factory=list)
     test_logits: list[list[float]] | None = None
+    train_steps: list[int] = dataclasses.field(default_factory=list)
+    train_samples: list[int] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -79,13 +83,20 @@ class Progress:
         grad_norm: float,
         test_preds: Sequence[int] | None = None,
         test_logits: np.ndarray | None = None,
+        train_steps: int | None = None,
+        train_samples: int | None = None,
     ) -> None:
         """Record epoch ``epoch`` (0-based) of model ``name``, dropping any later epochs
         (a resumed run redoes the epochs after its checkpoint)."""
         rec = self.folds.setdefault(name, FoldRecord())
         del rec.train_loss[epoch:], rec.grad_norm[epoch:], rec.test_preds[epoch:]
+        del rec.train_steps[epoch:], rec.train_samples[epoch:]
         rec.train_loss.append(float(train_loss))
         rec.grad_norm.append(float(grad_norm))
+        if train_steps is not None:
+            rec.train_steps.append(int(train_steps))
+        if train_samples is not None:
+            rec.train_samples.append(int(train_samples))
         if test_preds is not None:
             rec.test_preds.append([int(p) for p in test_preds])
         if test_logits is not None:
@@ -117,6 +128,8 @@ class Progress:
                     grad_norm=[float(x) for x in rec["grad_norm"]],
                     test_preds=[[int(p) for p in e] for e in rec["test_preds"]],
                     test_logits=rec.get("test_logits"),
+                    train_steps=[int(x) for x in rec.get("train_steps", [])],
+                    train_samples=[int(x) for x in rec.get("train_samples", [])],
                 )
                 for name, rec in d["folds"].items()
             },
@@ -269,6 +282,9 @@ def metrics_lines(progress: Progress, plan: FoldPlan, labels: np.ndarray) -> lis
         y = np.asarray(labels)[plan.test_mask[f]] if f is not None else None
         for e, loss in enumerate(rec.train_loss):
             line = {"fold": s, "epoch": e + 1, "train_loss": loss, "grad_norm": rec.grad_norm[e]}
+            if e < len(rec.train_steps) and e < len(rec.train_samples):
+                line["train_steps"] = rec.train_steps[e]
+                line["train_samples"] = rec.train_samples[e]
             if y is not None and e < len(rec.test_preds):
                 line["test_accuracy"] = float((np.asarray(rec.test_preds[e]) == y).mean())
                 line["test_n"] = len(y)

@@ -420,6 +420,7 @@ class Run:
             compiled = trainer.compiled_epoch(state, train_mask, what)
             check_memory(compiled, len(group), self.mesh.size)
             test_idx, valid = trainer.test_indices(group)
+            steps = trainer.fold_steps(group)  # (train_steps, train_samples) per fold
         for epoch in range(start, self.epochs):
             try:
                 state, loss, gnorm = trainer.train_epoch(state, train_mask)
@@ -433,7 +434,7 @@ class Run:
                 raise
             self._check_finite(loss, group, epoch, ckpts)
             logits = to_host(trainer.evaluate(state, test_idx)) if has_tests else None
-            self._record(progress, group, real, epoch, loss, gnorm, logits, valid)
+            self._record(progress, group, real, epoch, loss, gnorm, logits, valid, steps)
             progress.group, progress.epoch = gi, epoch + 1
             bar.update(1)
             bar.set_description(f"group {gi + 1}/{len(self.groups)}")
@@ -471,7 +472,8 @@ class Run:
             f"{'none' if last is None else ckpts.directory / str(last)}"
         )
 
-    def _record(self, progress, group, real, epoch, loss, gnorm, logits, valid) -> None:
+    def _record(self, progress, group, real, epoch, loss, gnorm, logits, valid, steps) -> None:
+        train_steps, train_samples = steps
         for gi, f in enumerate(group):
             if not real[gi]:
                 continue
@@ -484,10 +486,12 @@ class Run:
             progress.record(
                 name,
                 epoch,
-                loss[gi].mean(),
-                gnorm[gi].mean(),
+                loss[gi, : train_steps[gi]].mean(),  # the fold's own steps
+                gnorm[gi, : train_steps[gi]].mean(),
                 test_preds=preds,
                 test_logits=lg if epoch + 1 == self.eval_epoch else None,
+                train_steps=train_steps[gi],
+                train_samples=train_samples[gi],
             )
 
     def _save_final_model(self, trainer: FoldTrainer, state, index: int) -> None:
