@@ -16,7 +16,7 @@ from configs import default
 
 
 def get_config(arg: str | None = None):
-    args = default.parse_arg(arg, classes=5, runlocal=False)
+    args = default.parse_arg(arg, classes=5, head=0, runlocal=False)
     config = default.get_config()
     config.data.name = "casme2"
     if args.classes == 3:
@@ -31,8 +31,13 @@ def get_config(arg: str | None = None):
         config.train.batch_size = 24
         config.augment.rotation_deg = 4.0
         config.augment.crop_padding = 4
+        # The official script's 5-way head on the 3 classes, by default: the model the
+        # paper trained (same parameters, softmax over 5; its converted weights load
+        # into it). head=3 gives one output per class instead.
+        config.model.head_classes = args.head or 5
     elif args.classes == 5:
         config.data.builder_config = "5class"
+        config.model.head_classes = args.head
     else:
         raise ValueError(f"CASME II tasks have 5 or 3 classes, not {args.classes}")
     if args.runlocal:

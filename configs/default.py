@@ -41,6 +41,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.model.pc_resize_antialias = False  # the paper-era resize
     config.model.dtype = "float32"  # "bfloat16": bf16 compute, float32 master weights
     config.model.conv_impl = "auto"  # auto: matmul_grad on CPU, xla on GPU/TPU
+    # Head width: 0 = one output per class of the data; 5 = the official 3-class
+    # script's 5-way head on 3 classes (test predictions: argmax over the data's classes).
+    config.model.head_classes = 0
 
     # The official optimiser and schedule.
     config.train = ml_collections.ConfigDict()

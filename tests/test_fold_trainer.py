@@ -16,6 +16,8 @@ import pytest
 from flax import nnx
 
 from configs import synthetic
+from mmnet_jax import checkpoint
+from mmnet_jax import results as results_lib
 from mmnet_jax.models import MMNet
 from mmnet_jax.training import trainer as trainer_lib
 from mmnet_jax.training.fold_trainer import FoldTrainer, make_mesh, train_step
@@ -200,6 +202,7 @@ def synthetic_run(tmp_path_factory):
     config.train.batch_size = 3
     config.progress_bar = False
     config.report = False
+    config.model.head_classes = 7  # wider than the 5 classes, as the official 3-class head
     workdir = tmp_path_factory.mktemp("run")
     trainer_lib.train_and_evaluate(config, workdir)
     return workdir, config
@@ -221,6 +224,20 @@ def test_metrics_jsonl_records_each_folds_own_steps(synthetic_run):
         seen.add((line["fold"], line["epoch"]))
     assert seen == {(s, e) for s in [*subjects, "__all__"] for e in (1, 2)}
     assert {line["train_steps"] for line in lines} == {3, 4}  # partial last batches
+
+
+def test_wider_head_trains_and_predicts_the_data_classes(synthetic_run):
+    """head_classes=7 on 5 classes: a 7-way model, predictions among the data's
+    classes, the extra outputs named unused_<i> in the saved model."""
+    workdir, _ = synthetic_run
+    resolved = json.loads((workdir / "config.json").read_text())
+    names = resolved["data"]["class_names"]
+    assert resolved["model_config"]["num_classes"] == 7 and len(names) == 5
+    rows = results_lib.read_predictions_csv((workdir / "predictions.csv").read_text())
+    assert rows and all(0 <= r["prediction"] < len(names) for r in rows)
+    model, meta = checkpoint.load_from_workdir(workdir)
+    assert model.config.num_classes == 7
+    assert meta["class_names"] == names + ["unused_5", "unused_6"]
 
 
 def test_sharded_over_four_cpu_devices():

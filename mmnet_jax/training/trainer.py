@@ -117,13 +117,21 @@ def model_config(
     """The ``MMNetConfig`` of ``config.model`` for data of these classes and size."""
     m = config.model
     conv_impl = default_conv_impl() if m.conv_impl == "auto" else str(m.conv_impl)
+    # head_classes (not an MMNetConfig field): a head wider than the data's classes, as
+    # the official 3-class script's 5-way head; 0 (or absent): one output per class.
+    head = int(m.get("head_classes", 0) or 0)
+    if head and head < num_classes:
+        raise RunConfigError(
+            f"config.model.head_classes={head} is fewer than the data's {num_classes} classes"
+        )
     return from_config(
         MMNetConfig,
         m,
         "config.model",
-        num_classes=num_classes,
+        num_classes=max(head, num_classes),
         image_size=image_size,
         conv_impl=conv_impl,
+        head_classes=None,  # consumed above
     )
 
 
@@ -482,7 +490,8 @@ class Run:
             else:
                 name = self.plan.subjects[f]
                 lg = logits[gi][valid[gi]]
-                preds = np.argmax(lg, -1)
+                # Over the data's classes (a wider head's extra outputs have no clips).
+                preds = np.argmax(lg[:, : len(self.data.class_names)], -1)
             progress.record(
                 name,
                 epoch,
@@ -499,7 +508,8 @@ class Run:
         checkpoint.save_model(
             self.workdir / "final_model",
             model,
-            class_names=self.data.class_names,
+            class_names=self.data.class_names
+            + [f"unused_{i}" for i in range(len(self.data.class_names), model.config.num_classes)],
             source=f"trained on all {len(self.plan.subjects)} subjects of {self.data.dataset}",
             extra={"epochs": self.epochs, "seed": int(self.config.seed)},
         )
