@@ -10,6 +10,14 @@ Expected: the paper reports 88.35% / UF1 0.8676 (5 classes) and 95.51% / 0.9494
 (3 classes), both with best-epoch-on-test selection; the honest last-epoch figures
 are lower (the report shows both). ``runlocal`` shrinks the run (112 px, 3 folds,
 4 epochs) to check a setup in minutes on a CPU.
+
+``classes=3`` is the official ``CASME2_3.py`` recipe: PC depth 3, MLP ratio 2,
+drop-path 0.3, weight decay 0.7, 99 epochs, batch 24, rotation 4 degrees, crop padding 4,
+and its 5-way head on the 3 classes (``head_classes=5``; ``:classes=3,head=3`` for a
+3-way head). Not yet as official: its temporal jitter (onset + 0.2 (apex - onset) / 4,
+apex up to 0.15 (offset - apex) / 4 after the apex) needs frames after the apex, which
+the records do not hold yet; the 5-class ranges are used. Full table: default.py and
+the README's "Train" section.
 """
 
 from configs import default

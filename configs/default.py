@@ -7,6 +7,23 @@ Command (after preparing CASME II, see the README)::
 
     python train.py --config configs/default.py --workdir runs/casme2_5class
 
+The official recipe item by item (``CASME2_5.py``), and what this config does:
+
+=====================================  =============================================
+official                               here
+=====================================  =============================================
+AdamW 8e-4, wd 0.6, all params         ``train.*`` the same
+lr x0.987 for 50 epochs, 74 epochs     the same, per epoch of each fold's own steps
+batch 32, drop_last off                ``train.schedule="per_fold"``: ceil(n/B) steps
+normalise, then flip/rot 3/crop pad 15 the same, fill 0 = mean colour (``augment``)
+jitter 0.15 (apex - onset) / 4         the same, capped at 4 stored neighbours
+init as the official modules           the same (``models/``)
+PIL bilinear resize at load            INTER_AREA when preparing (measured gap: README)
+best test epoch per subject            a pre-declared epoch (``eval.epoch``)
+=====================================  =============================================
+
+The README's "Train" section has the full table (3-class column included).
+
 Variants import this file and override a few fields (``casme2.py``, ``samm.py``, ...).
 Every variant takes ``runlocal`` (``--config configs/samm.py:runlocal``): see
 :func:`runlocal`.
