@@ -7,6 +7,23 @@ Command (after preparing CASME II, see the README)::
 
     python train.py --config configs/default.py --workdir runs/casme2_5class
 
+The official recipe item by item (``CASME2_5.py``), and what this config does:
+
+=====================================  =============================================
+official                               here
+=====================================  =============================================
+AdamW 8e-4, wd 0.6, all params         ``train.*`` the same
+lr x0.987 for 50 epochs, 74 epochs     the same, per epoch of each fold's own steps
+batch 32, drop_last off                ``train.schedule="per_fold"``: ceil(n/B) steps
+normalise, then flip/rot 3/crop pad 15 the same, fill 0 = mean colour (``augment``)
+jitter 0.15 (apex - onset) / 4         the same, capped at 4 stored neighbours
+init as the official modules           the same (``models/``)
+PIL bilinear resize at load            INTER_AREA when preparing (measured gap: README)
+best test epoch per subject            a pre-declared epoch (``eval.epoch``)
+=====================================  =============================================
+
+The README's "Train" section has the full table (3-class column included).
+
 Variants import this file and override a few fields (``casme2.py``, ``samm.py``, ...).
 Every variant takes ``runlocal`` (``--config configs/samm.py:runlocal``): see
 :func:`runlocal`.
@@ -41,6 +58,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.model.pc_resize_antialias = False  # the paper-era resize
     config.model.dtype = "float32"  # "bfloat16": bf16 compute, float32 master weights
     config.model.conv_impl = "auto"  # auto: matmul_grad on CPU, xla on GPU/TPU
+    # Head width: 0 = one output per class of the data; 5 = the official 3-class
+    # script's 5-way head on 3 classes (test predictions: argmax over the data's classes).
+    config.model.head_classes = 0
 
     # The official optimiser and schedule.
     config.train = ml_collections.ConfigDict()
@@ -53,6 +73,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.train.b1 = 0.9
     config.train.b2 = 0.999
     config.train.eps = 1e-8
+    # "per_fold" (official): each fold ceil(n_train / batch) steps per epoch, its last
+    # batch smaller; "wrapped": every fold the largest fold's steps of full batches.
+    config.train.schedule = "per_fold"
 
     config.augment = ml_collections.ConfigDict()
     config.augment.flip = True

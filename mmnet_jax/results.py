@@ -58,6 +58,8 @@ class FoldRecord:
       test_probs: per epoch, the test clips' class probabilities (clip, class), float32
         values held exactly as floats (so a resumed run writes the same
         ``epoch_predictions.npz`` as an uninterrupted one); empty for the all-subjects model.
+      train_steps, train_samples: per epoch, the optimiser steps the model took and the
+        training clips it saw (repeats counted); empty in records of older runs.
     """
 
     train_loss: list[float] = dataclasses.field(default_factory=list)
@@ -65,6 +67,8 @@ class FoldRecord:
     test_preds: list[list[int]] = dataclasses.field(default_factory=list)
     test_logits: list[list[float]] | None = None
     test_probs: list[list[list[float]]] = dataclasses.field(default_factory=list)
+    train_steps: list[int] = dataclasses.field(default_factory=list)
+    train_samples: list[int] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -92,6 +96,8 @@ class Progress:
         test_preds: Sequence[int] | None = None,
         test_logits: np.ndarray | None = None,
         test_probs: np.ndarray | None = None,
+        train_steps: int | None = None,
+        train_samples: int | None = None,
     ) -> None:
         """Record epoch ``epoch`` (0-based) of model ``name``, dropping any later epochs
         (a resumed run redoes the epochs after its checkpoint). ``test_probs`` (n, C) is
@@ -99,8 +105,13 @@ class Progress:
         rec = self.folds.setdefault(name, FoldRecord())
         del rec.train_loss[epoch:], rec.grad_norm[epoch:], rec.test_preds[epoch:]
         del rec.test_probs[epoch:]
+        del rec.train_steps[epoch:], rec.train_samples[epoch:]
         rec.train_loss.append(float(train_loss))
         rec.grad_norm.append(float(grad_norm))
+        if train_steps is not None:
+            rec.train_steps.append(int(train_steps))
+        if train_samples is not None:
+            rec.train_samples.append(int(train_samples))
         if test_preds is not None:
             rec.test_preds.append([int(p) for p in test_preds])
         if test_logits is not None:
@@ -136,6 +147,8 @@ class Progress:
                     test_preds=[[int(p) for p in e] for e in rec["test_preds"]],
                     test_logits=rec.get("test_logits"),
                     test_probs=rec.get("test_probs", []),
+                    train_steps=[int(x) for x in rec.get("train_steps", [])],
+                    train_samples=[int(x) for x in rec.get("train_samples", [])],
                 )
                 for name, rec in d["folds"].items()
             },
@@ -389,6 +402,9 @@ def metrics_lines(progress: Progress, plan: FoldPlan, labels: np.ndarray) -> lis
         y = np.asarray(labels)[plan.test_mask[f]] if f is not None else None
         for e, loss in enumerate(rec.train_loss):
             line = {"fold": s, "epoch": e + 1, "train_loss": loss, "grad_norm": rec.grad_norm[e]}
+            if e < len(rec.train_steps) and e < len(rec.train_samples):
+                line["train_steps"] = rec.train_steps[e]
+                line["train_samples"] = rec.train_samples[e]
             if y is not None and e < len(rec.test_preds):
                 line["test_accuracy"] = float((np.asarray(rec.test_preds[e]) == y).mean())
                 line["test_n"] = len(y)

@@ -14,22 +14,26 @@ SIZE = 32
 
 
 def fake_clips(subjects=4, clips=4, size=SIZE, classes=3, seed=0) -> ClipArrays:
+    """``subjects`` subjects of ``clips`` clips each, or of ``clips[i]`` clips (a list)."""
     rng = np.random.default_rng(seed)
-    n, k = subjects * clips, 3
+    counts = [clips] * subjects if isinstance(clips, int) else list(clips)
+    n, k = sum(counts), 3
+    subject_of = np.repeat(np.arange(len(counts)), counts)
+    clip_of = np.concatenate([np.arange(c) for c in counts])
     return ClipArrays(
         onset_frames=rng.integers(0, 256, (n, k, size, size, 3), dtype=np.uint8),
         apex_frames=rng.integers(0, 256, (n, k, size, size, 3), dtype=np.uint8),
         jitter=rng.integers(0, k, n).astype(np.int32),
         labels=rng.integers(0, classes, n).astype(np.int32),
-        subjects=np.repeat([f"s{i}" for i in range(subjects)], clips),
-        ids=np.asarray([f"s{i // clips}/c{i % clips}" for i in range(n)]),
+        subjects=np.asarray([f"s{i}" for i in subject_of]),
+        ids=np.asarray([f"s{i}/c{j}" for i, j in zip(subject_of, clip_of, strict=True)]),
         sources=np.repeat(["fake"], n),
         class_names=[f"k{i}" for i in range(classes)],
         dataset="fake",
     )
 
 
-def settings(plan, batch=4, fold_loop="map", epochs=1) -> TrainSettings:
+def settings(plan, batch=4, fold_loop="map", epochs=1, schedule="per_fold") -> TrainSettings:
     return TrainSettings(
         epochs=epochs,
         batch_size=batch,
@@ -44,6 +48,7 @@ def settings(plan, batch=4, fold_loop="map", epochs=1) -> TrainSettings:
         eval_chunk=4,
         augment=AugmentConfig(rotation_deg=3.0, crop_padding=2),
         fold_loop=fold_loop,
+        schedule=schedule,
     )
 
 

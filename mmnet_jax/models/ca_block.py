@@ -7,7 +7,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from mmnet_jax.models.config import MMNetConfig
-from mmnet_jax.models.layers import BatchNorm, Conv2d, max_pool_3x3_s2
+from mmnet_jax.models.layers import BatchNorm, Conv2d, max_pool_3x3_s2, torch_default_init
 
 
 class CABlock(nnx.Module):
@@ -60,7 +60,11 @@ class MainBranch(nnx.Module):
     def __init__(self, config: MMNetConfig, *, rngs: nnx.Rngs):
         dtype = jnp.dtype(config.dtype)
         kw = dict(dtype=dtype, impl=config.conv_impl, rngs=rngs)
-        self.stem_conv1 = Conv2d(3, config.stem_width, 3, stride=2, padding=1, **kw)
+        # The official ``conv_act`` sits outside the ResNet that re-initialises its convs:
+        # it keeps PyTorch's default init, U(+-1/sqrt(27)) (std 0.111, not He's 0.035).
+        self.stem_conv1 = Conv2d(
+            3, config.stem_width, 3, stride=2, padding=1, kernel_init=torch_default_init(27), **kw
+        )
         self.stem_bn1 = BatchNorm(config.stem_width, dtype=dtype)
         self.stem_conv2 = Conv2d(config.stem_width, config.widths[0], 3, padding=1, **kw)
         self.stem_bn2 = BatchNorm(config.widths[0], dtype=dtype)

@@ -2,15 +2,39 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
 from mmnet_jax.models import conv_ops
 
-# PyTorch's conv layers are followed by BatchNorm in MMNet; the reference ResNet
-# initialisation (He normal, fan-out) suits them.
+# The official main branch (CA_block.py's ResNet) re-initialises every conv inside it
+# with ``kaiming_normal_(mode="fan_out", nonlinearity="relu")``: N(0, 2 / fan_out),
+# untruncated. (Not the stem's first conv, ``conv_act``, which lives outside the ResNet:
+# see ``torch_default_init``.)
 conv_init = jax.nn.initializers.variance_scaling(2.0, "fan_out", "normal")
+
+
+# The samples of a training batch that count (a (B,) bool array), or None: all of them.
+# Set by ``sample_mask`` around a forward pass; read by BatchNorm in training mode. A
+# context rather than an argument so the model's call signature (and parity) stays.
+_SAMPLE_MASK: contextvars.ContextVar = contextvars.ContextVar("sample_mask", default=None)
+
+
+@contextlib.contextmanager
+def sample_mask(mask: jax.Array | None):
+    """Within this context, training-mode BatchNorm computes its batch statistics (and
+    updates its running ones) over the samples where ``mask`` (B,) is True only, as if
+    the batch held those samples alone: a fold's smaller last batch inside a program of
+    fixed batch size. ``None``: every sample counts (the plain path)."""
+    token = _SAMPLE_MASK.set(mask)
+    try:
+        yield
+    finally:
+        _SAMPLE_MASK.reset(token)
 
 
 def accumulation_dtype(dtype) -> jnp.dtype:
@@ -23,6 +47,25 @@ def symmetric_uniform(bound: float):
 
     def init(key, shape, dtype=jnp.float32):
         return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return init
+
+
+def torch_default_init(fan_in: int):
+    """PyTorch's default weight (and bias) init of ``nn.Conv2d`` and ``nn.Linear``:
+    ``kaiming_uniform_(a=sqrt(5))``, i.e. U(+-gain * sqrt(3 / fan_in)) with
+    gain = sqrt(2 / (1 + 5)): U(+-1 / sqrt(fan_in)) (std 1 / sqrt(3 fan_in))."""
+    return symmetric_uniform(fan_in**-0.5)
+
+
+def timm_trunc_normal(std: float = 0.02, a: float = -2.0, b: float = 2.0):
+    """timm's ``trunc_normal_(tensor, std=std)`` (mean 0, bounds ``a``, ``b`` ABSOLUTE, not
+    in units of std): at std 0.02 the bounds are 100 std away, so it is N(0, std^2).
+    (``jax.nn.initializers.truncated_normal`` truncates at +-2 std and rescales: another
+    distribution.)"""
+
+    def init(key, shape, dtype=jnp.float32):
+        return std * jax.random.truncated_normal(key, a / std, b / std, shape, dtype)
 
     return init
 
@@ -105,11 +148,20 @@ class BatchNorm(nnx.Module):
             mean, var = self.mean[...], self.var[...]
         else:
             xf = x.astype(acc)
-            mean = jnp.mean(xf, axes)
-            var = jnp.mean(jnp.square(xf - mean), axes)  # two-pass, biased
-            n = xf.size // xf.shape[-1]
+            mask = _SAMPLE_MASK.get()
+            if mask is None:
+                mean = jnp.mean(xf, axes)
+                var = jnp.mean(jnp.square(xf - mean), axes)  # two-pass, biased
+                n = xf.size // xf.shape[-1]
+                unbiased = var * (n / max(n - 1, 1))
+            else:
+                w = mask.astype(acc).reshape((-1,) + (1,) * (x.ndim - 1))
+                n = jnp.sum(mask).astype(acc) * (xf.size // (xf.shape[0] * xf.shape[-1]))
+                count = jnp.maximum(n, 1)
+                mean = jnp.sum(xf * w, axes) / count
+                var = jnp.sum(jnp.square(xf - mean) * w, axes) / count
+                unbiased = var * (n / jnp.maximum(n - 1, 1))
             m = self.momentum
-            unbiased = var * (n / max(n - 1, 1))
             self.mean[...] = (1 - m) * self.mean[...] + m * jax.lax.stop_gradient(mean)
             self.var[...] = (1 - m) * self.var[...] + m * jax.lax.stop_gradient(unbiased)
         inv = jax.lax.rsqrt(var + self.epsilon) * self.scale[...]

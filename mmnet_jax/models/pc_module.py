@@ -7,10 +7,11 @@ import jax.numpy as jnp
 from flax import nnx
 
 from mmnet_jax.models.config import MMNetConfig
-from mmnet_jax.models.layers import Conv2d, accumulation_dtype, symmetric_uniform
+from mmnet_jax.models.layers import Conv2d, accumulation_dtype, symmetric_uniform, timm_trunc_normal
 
-# The ViT's Linear layers and position embedding start from a truncated normal, std 0.02.
-vit_init = jax.nn.initializers.truncated_normal(0.02)
+# The ViT's Linear weights and position embedding: timm's trunc_normal_(std=.02), whose
+# +-2 bounds are absolute (effectively N(0, 0.02^2)); Linear biases 0, LayerNorms 1 and 0.
+vit_init = timm_trunc_normal(0.02)
 
 
 def resize_to_grid(onset: jax.Array, grid: int, antialias: bool) -> jax.Array:

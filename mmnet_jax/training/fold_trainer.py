@@ -8,6 +8,20 @@ device; each fold draws its own batches from its own training clips, with its ow
 
 A fold's keys derive from the run seed and the fold's index in the plan only (never its
 position in a group), so a fold trained alone gives the same result as in a group.
+
+Schedules (``TrainSettings.schedule``):
+
+- ``"per_fold"`` (default, the official one): each fold takes ``ceil(n_train / B)``
+  optimiser steps per epoch over its own shuffled training clips, each clip once, the
+  last batch smaller (PyTorch's ``DataLoader(shuffle=True, drop_last=False)``). The
+  program runs the group's largest step count; a fold's samples past its own clips are
+  masked out (no loss, no BatchNorm statistics: ``layers.sample_mask``) and its steps
+  past its own count change nothing (parameters, BatchNorm statistics and the optimiser
+  state, Adam's moments and step count included, are kept). The learning rate decays
+  per epoch of the fold's own steps.
+- ``"wrapped"``: every fold takes the group's step count of full batches, wrapping round
+  its own shuffled order (some clips twice per epoch). No masking: a little faster on
+  accelerators, not the official recipe.
 """
 
 from __future__ import annotations
@@ -30,6 +44,7 @@ from jax.sharding import PartitionSpec as P
 from mmnet_jax import augment
 from mmnet_jax.folds import FoldPlan
 from mmnet_jax.models import MMNet, MMNetConfig
+from mmnet_jax.models import layers as model_layers
 
 if TYPE_CHECKING:  # data.py imports TFDS, which loading a model must not need
     from mmnet_jax.data import ClipArrays
@@ -47,6 +62,7 @@ INIT_PRNG_IMPL = "rbg"
 # The all-subjects model (final_model) is trained as "fold" ALL_SUBJECTS, in a group of
 # its own: it takes its own steps per epoch (all clips), so its epoch is another program.
 ALL_SUBJECTS = -1
+SCHEDULES = ("per_fold", "wrapped")
 
 
 class FoldState(struct.PyTreeNode):
@@ -76,6 +92,13 @@ class TrainSettings:
     # accelerators) or "map" (one fold after another; XLA:CPU runs the batched,
     # per-fold-weight convolutions of "vmap" slowly).
     fold_loop: str = "vmap"
+    # "per_fold" (official: each fold its own ceil(n_train / B) steps, last batch smaller)
+    # or "wrapped" (every fold the group's steps of full batches); see the module docstring.
+    schedule: str = "per_fold"
+
+    def __post_init__(self):
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
 
 
 def make_mesh() -> jax.sharding.Mesh:
@@ -85,34 +108,53 @@ def make_mesh() -> jax.sharding.Mesh:
     )
 
 
-def lr_schedule(s: TrainSettings) -> optax.Schedule:
-    """The official schedule: times ``lr_decay`` after each of the first N epochs."""
+def lr_schedule(s: TrainSettings, steps_per_epoch: int | jax.Array | None = None) -> optax.Schedule:
+    """The official schedule: times ``lr_decay`` after each of the first N epochs.
+
+    ``steps_per_epoch`` (default ``s.steps_per_epoch``; may be a traced per-fold count)
+    turns the optimiser's step count into the epoch."""
+    steps = s.steps_per_epoch if steps_per_epoch is None else steps_per_epoch
 
     def schedule(count):
-        epoch = count // s.steps_per_epoch
+        epoch = count // steps
         return s.learning_rate * s.lr_decay ** jnp.minimum(epoch, s.lr_decay_epochs)
 
     return schedule
 
 
-def make_optimizer(s: TrainSettings) -> optax.GradientTransformation:
+def make_optimizer(
+    s: TrainSettings, steps_per_epoch: int | jax.Array | None = None
+) -> optax.GradientTransformation:
+    """AdamW with the official schedule (``lr_schedule``). The optimiser state does not
+    depend on ``steps_per_epoch``: states made with one serve optimisers of another."""
     # Like PyTorch's AdamW, decay every parameter (biases and norm scales too).
-    return optax.adamw(lr_schedule(s), b1=s.b1, b2=s.b2, eps=s.eps, weight_decay=s.weight_decay)
+    return optax.adamw(
+        lr_schedule(s, steps_per_epoch), b1=s.b1, b2=s.b2, eps=s.eps, weight_decay=s.weight_decay
+    )
 
 
-def train_step(graphdef, tx, params, rest, opt_state, onset, apex, labels):
+def train_step(graphdef, tx, params, rest, opt_state, onset, apex, labels, mask=None):
     """One optimiser step of one model: ``(params, rest, opt_state, loss, grad_norm)``.
 
     ``graphdef`` is the model's training-mode graph (``nnx.split(model, nnx.Param, ...)``),
     ``onset``/``apex`` normalised NHWC float32 batches, ``labels`` (B,) int32. ``rest``
     (BatchNorm statistics, drop-path streams) goes in as an argument, not a closure, so
     that its Variables belong to the gradient's trace, where BatchNorm updates them.
+    ``mask`` (B,) bool, optional: the samples that count; the loss is their mean and
+    BatchNorm's statistics are theirs (a smaller batch padded to B). It must hold at
+    least one True (a step without samples is the caller's to skip).
     """
 
     def loss_fn(p, r):
         model = nnx.merge(graphdef, p, r, copy=True)
-        logits = model(onset, apex)
-        loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+        with model_layers.sample_mask(mask):
+            logits = model(onset, apex)
+        ce = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+        if mask is None:
+            loss = ce.mean()
+        else:
+            w = mask.astype(ce.dtype)
+            loss = jnp.sum(ce * w) / jnp.maximum(jnp.sum(w), 1)
         _, _, new_rest = nnx.split(model, nnx.Param, ...)
         return loss, new_rest
 
@@ -193,6 +235,30 @@ class FoldTrainer:
         ]
         return self._shard_folds(np.stack(masks))
 
+    def train_counts(self, group: list[int]) -> np.ndarray:
+        """(G,) training clips of each fold of the group (all clips for ALL_SUBJECTS)."""
+        return np.asarray(
+            [
+                len(self.data) if f == ALL_SUBJECTS else int(self.plan.train_mask[f].sum())
+                for f in group
+            ]
+        )
+
+    def fold_steps(self, group: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """``(train_steps, train_samples)``, (G,) each: the optimiser steps each fold of the
+        group takes per epoch and the training clips it sees (repeats counted)."""
+        n, b = self.train_counts(group), self.s.batch_size
+        if self.s.schedule == "wrapped":
+            steps = np.full(len(group), self.s.steps_per_epoch)
+            return steps, steps * b
+        steps = -(-n // b)
+        if (steps > self.s.steps_per_epoch).any():
+            raise ValueError(
+                f"a fold needs {steps.max()} steps per epoch, the program has "
+                f"{self.s.steps_per_epoch} (steps_per_epoch is too small for this data)"
+            )
+        return steps, n
+
     def test_indices(self, group: list[int]) -> tuple[jax.Array, np.ndarray]:
         """(G, chunks, chunk) clip indices of each fold's test clips, and their validity."""
         t = self.plan.max_test
@@ -256,17 +322,36 @@ class FoldTrainer:
     def _local_epoch(self, state: FoldState, train_mask: jax.Array, data: dict):
         steps, b = self.s.steps_per_epoch, self.s.batch_size
         n = train_mask.shape[1]
+        wrapped = self.s.schedule == "wrapped"
 
         def fold_plan(key, mask):
             key = jax.random.wrap_key_data(key, impl=PRNG_IMPL)
             k_next, k_order, k_aug = jax.random.split(key, 3)
-            # A uniform shuffle of this fold's clips, wrapped round to fill the epoch.
+            # A uniform shuffle of this fold's clips (its training clips first).
             order = jnp.argsort(jnp.where(mask, jax.random.uniform(k_order, (n,)), 2.0))
-            count = jnp.maximum(mask.sum(), 1)
-            batches = order[jnp.arange(steps * b) % count].reshape(steps, b)
-            return jax.random.key_data(k_next), batches, jax.random.split(k_aug, steps)
+            count = mask.sum()
+            pos = jnp.arange(steps * b)
+            if wrapped:  # round the fold's own order again to fill every step
+                batches = order[pos % jnp.maximum(count, 1)]
+                valid = jnp.ones(steps * b, bool)
+                fold_steps = jnp.int32(steps)
+            else:  # each clip once; past the fold's own clips: masked samples
+                batches = order[jnp.minimum(pos, n - 1)]
+                valid = pos < count
+                fold_steps = (count + b - 1) // b
+            # One key per step from the step's index: the same whatever the step count.
+            step_keys = jax.vmap(lambda i: jax.random.fold_in(k_aug, i))(jnp.arange(steps))
+            return (
+                jax.random.key_data(k_next),
+                batches.reshape(steps, b),
+                valid.reshape(steps, b),
+                step_keys,
+                fold_steps,
+            )
 
-        next_keys, batches, step_keys = jax.vmap(fold_plan)(state.key, train_mask)
+        next_keys, batches, valid, step_keys, fold_steps = jax.vmap(fold_plan)(
+            state.key, train_mask
+        )
 
         def fold_batch(key, idx):
             return augment.training_batch(
@@ -274,16 +359,28 @@ class FoldTrainer:
             ) + (data["labels"][idx],)
 
         def fold_train_step(args):
-            params, rest, opt_state, key, idx = args
+            params, rest, opt_state, key, idx, mask, own_steps, step = args
             onset, apex, labels = fold_batch(key, idx)
-            return train_step(
-                self.graphdef_train, self.tx, params, rest, opt_state, onset, apex, labels
+            if wrapped:
+                return train_step(
+                    self.graphdef_train, self.tx, params, rest, opt_state, onset, apex, labels
+                )
+            # The fold's own schedule: its epoch is its own number of steps.
+            tx = make_optimizer(self.s, own_steps)
+            out = train_step(
+                self.graphdef_train, tx, params, rest, opt_state, onset, apex, labels, mask
             )
+            # Past the fold's own steps nothing changes: state kept, loss and norm 0.
+            active = step < own_steps
+            new = jax.tree.map(lambda a, o: jnp.where(active, a, o), out[:3], args[:3])
+            zero = jnp.zeros((), jnp.float32)
+            return (*new, jnp.where(active, out[3], zero), jnp.where(active, out[4], zero))
 
         def body(carry, xs):
             params, rest, opt_state = carry
-            idx, keys = xs  # (G, B), (G,)
-            args = (params, rest, opt_state, keys, idx)
+            idx, mask, keys, step = xs  # (G, B), (G, B), (G,), ()
+            steps_g = jnp.broadcast_to(step, fold_steps.shape)
+            args = (params, rest, opt_state, keys, idx, mask, fold_steps, steps_g)
             if self.s.fold_loop == "map":
                 out = jax.lax.map(fold_train_step, args)
             else:
@@ -291,12 +388,18 @@ class FoldTrainer:
             params, rest, opt_state, loss, gnorm = out
             return (params, rest, opt_state), (loss, gnorm)
 
-        xs = (jnp.swapaxes(batches, 0, 1), jnp.swapaxes(step_keys, 0, 1))
+        xs = (
+            jnp.swapaxes(batches, 0, 1),
+            jnp.swapaxes(valid, 0, 1),
+            jnp.swapaxes(step_keys, 0, 1),
+            jnp.arange(steps),
+        )
         (params, rest, opt_state), (loss, gnorm) = jax.lax.scan(
             body, (state.params, state.rest, state.opt_state), xs
         )
         new_state = FoldState(params, rest, opt_state, next_keys)
-        return new_state, loss.T, gnorm.T  # (G, steps)
+        # (G, steps); a fold's steps past its own count hold 0 (see fold_steps()).
+        return new_state, loss.T, gnorm.T
 
     def _evaluate(self, state: FoldState, test_idx: jax.Array, data: dict):
         def fold_eval(params, rest, idx):
@@ -341,7 +444,10 @@ class FoldTrainer:
         return self._compiled[key]
 
     def train_epoch(self, state: FoldState, train_mask: jax.Array):
-        """One epoch of every fold in the group: (new state, losses (G, steps), grad norms)."""
+        """One epoch of every fold in the group: (new state, losses (G, steps), grad norms).
+
+        Fold ``g`` takes ``fold_steps(group)[0][g]`` steps: its losses and norms are the
+        first that many entries of its row (the rest are 0)."""
         return self.compiled_epoch(state, train_mask)(state, train_mask, self.device_data)
 
     def evaluate(self, state: FoldState, test_idx: jax.Array) -> jax.Array:

@@ -119,13 +119,21 @@ def model_config(
     """The ``MMNetConfig`` of ``config.model`` for data of these classes and size."""
     m = config.model
     conv_impl = default_conv_impl() if m.conv_impl == "auto" else str(m.conv_impl)
+    # head_classes (not an MMNetConfig field): a head wider than the data's classes, as
+    # the official 3-class script's 5-way head; 0 (or absent): one output per class.
+    head = int(m.get("head_classes", 0) or 0)
+    if head and head < num_classes:
+        raise RunConfigError(
+            f"config.model.head_classes={head} is fewer than the data's {num_classes} classes"
+        )
     return from_config(
         MMNetConfig,
         m,
         "config.model",
-        num_classes=num_classes,
+        num_classes=max(head, num_classes),
         image_size=image_size,
         conv_impl=conv_impl,
+        head_classes=None,  # consumed above
     )
 
 
@@ -422,6 +430,7 @@ class Run:
             compiled = trainer.compiled_epoch(state, train_mask, what)
             check_memory(compiled, len(group), self.mesh.size)
             test_idx, valid = trainer.test_indices(group)
+            steps = trainer.fold_steps(group)  # (train_steps, train_samples) per fold
         for epoch in range(start, self.epochs):
             try:
                 state, loss, gnorm = trainer.train_epoch(state, train_mask)
@@ -435,7 +444,7 @@ class Run:
                 raise
             self._check_finite(loss, group, epoch, ckpts)
             logits = to_host(trainer.evaluate(state, test_idx)) if has_tests else None
-            self._record(progress, group, real, epoch, loss, gnorm, logits, valid)
+            self._record(progress, group, real, epoch, loss, gnorm, logits, valid, steps)
             progress.group, progress.epoch = gi, epoch + 1
             bar.update(1)
             bar.set_description(f"group {gi + 1}/{len(self.groups)}")
@@ -473,7 +482,8 @@ class Run:
             f"{'none' if last is None else ckpts.directory / str(last)}"
         )
 
-    def _record(self, progress, group, real, epoch, loss, gnorm, logits, valid) -> None:
+    def _record(self, progress, group, real, epoch, loss, gnorm, logits, valid, steps) -> None:
+        train_steps, train_samples = steps
         for gi, f in enumerate(group):
             if not real[gi]:
                 continue
@@ -482,16 +492,20 @@ class Run:
             else:
                 name = self.plan.subjects[f]
                 lg = logits[gi][valid[gi]]
+                # Over the data's classes (a wider head's extra outputs have no clips).
+                lg = lg[:, : len(self.data.class_names)]
                 preds = np.argmax(lg, -1)
                 probs = results.probabilities(lg)
             progress.record(
                 name,
                 epoch,
-                loss[gi].mean(),
-                gnorm[gi].mean(),
+                loss[gi, : train_steps[gi]].mean(),  # the fold's own steps
+                gnorm[gi, : train_steps[gi]].mean(),
                 test_preds=preds,
                 test_logits=lg if epoch + 1 == self.eval_epoch else None,
                 test_probs=probs,
+                train_steps=train_steps[gi],
+                train_samples=train_samples[gi],
             )
 
     def _save_final_model(self, trainer: FoldTrainer, state, index: int) -> None:
@@ -499,7 +513,8 @@ class Run:
         checkpoint.save_model(
             self.workdir / "final_model",
             model,
-            class_names=self.data.class_names,
+            class_names=self.data.class_names
+            + [f"unused_{i}" for i in range(len(self.data.class_names), model.config.num_classes)],
             source=f"trained on all {len(self.plan.subjects)} subjects of {self.data.dataset}",
             extra={"epochs": self.epochs, "seed": int(self.config.seed)},
         )
