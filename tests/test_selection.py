@@ -207,3 +207,22 @@ def test_bootstrap_by_hand():
     assert out["uf1"] == [0.0, 1.0] and out["resamples"] == 200 and out["seed"] == 1
     paired = metrics.paired_bootstrap(np.stack([a, a])[None], np.stack([b, b])[None], 50)
     assert paired["uf1_difference"] == 1.0 and paired["ci95"] == [1.0, 1.0]
+
+
+def test_workdirs_from_before_seeds_still_resume():
+    """A config.json written before num_seeds and eval.select existed behaves as one
+    seed, the last rule: it matches today's defaults, and only those."""
+    from configs import default  # noqa: PLC0415
+    from mmnet_jax.training import trainer  # noqa: PLC0415
+
+    new = {"run_config": default.get_config().to_dict()}
+    old = json.loads(json.dumps(new))
+    del old["run_config"]["num_seeds"]
+    del old["run_config"]["eval"]["select"], old["run_config"]["eval"]["validation_subjects"]
+    assert trainer.config_differences(old, new) == []
+    new["run_config"]["num_seeds"] = 2
+    new["run_config"]["eval"]["select"] = "validation"
+    assert trainer.config_differences(old, new) == [
+        "run_config.eval.select: 'last' in the workdir, 'validation' now",
+        "run_config.num_seeds: 1 in the workdir, 2 now",
+    ]

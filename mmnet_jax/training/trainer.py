@@ -45,6 +45,13 @@ OPTIMISTIC_LABEL = results.OPTIMISTIC_LABEL
 EPOCH_PREDICTIONS = "epoch_predictions.npz"
 # Config fields that may change between a run and its resumption without changing results.
 _RESUME_FREE = ("checkpoint.", "progress_bar", "report", "distributed", "compilation_cache_dir")
+# Config fields added after runs were made, with the value that older runs behaved as: a
+# workdir whose config.json lacks one resumes as if it held that value.
+_ADDED_FIELDS = {
+    "run_config.num_seeds": 1,
+    "run_config.eval.select": "last",
+    "run_config.eval.validation_subjects": 2,
+}
 
 
 class RunConfigError(ValueError):
@@ -215,6 +222,7 @@ def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
 def config_differences(old: dict, new: dict) -> list[str]:
     """Dotted keys whose values differ (ignoring fields free to change on resume)."""
     a, b = _flatten(old), _flatten(new)
+    a = {k: v for k, v in _ADDED_FIELDS.items() if k in b} | a
     diffs = []
     for k in sorted(set(a) | set(b)):
         if k.startswith(tuple(f"run_config.{p}" for p in _RESUME_FREE)):
