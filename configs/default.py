@@ -36,6 +36,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     args = parse_arg(arg, runlocal=False)
     config = ml_collections.ConfigDict()
     config.seed = 0
+    # Seeds trained together: seed, seed+1, ..., seed+num_seeds-1, each on every fold,
+    # stacked with the folds (results.json: per_seed, mean and std over seeds).
+    config.num_seeds = 1
 
     config.data = ml_collections.ConfigDict()
     config.data.name = "casme2"  # a TFDS builder of tfds_builders/
@@ -88,6 +91,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.eval = ml_collections.ConfigDict()
     config.eval.epoch = -1
     config.eval.chunk = 16  # test clips per forward pass
+    # Which epoch each fold is scored at: "last" (eval.epoch, the same for every fold) or
+    # "validation" (each fold holds out eval.validation_subjects of its training subjects,
+    # drawn from its seed and fold, and takes the epoch of best UF1 on them).
+    config.eval.select = "last"
+    config.eval.validation_subjects = 2
 
     config.folds = ml_collections.ConfigDict()
     config.folds.group_size = 0  # folds trained at once; 0: all

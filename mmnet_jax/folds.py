@@ -1,4 +1,5 @@
-"""The leave-one-subject-out (LOSO) fold plan: subjects -> folds -> device-sized groups."""
+"""The leave-one-subject-out (LOSO) fold plan: subjects -> folds -> (seed, fold) replicas
+-> device-sized groups."""
 
 from __future__ import annotations
 
@@ -50,15 +51,19 @@ class FoldPlan:
         Padding repeats the group's first entry; callers ignore the padded copies via
         ``group_valid``.
         """
-        items = list(range(self.num_folds))
-        group_size = group_size or len(items)
-        group_size = max(num_devices, math.ceil(group_size / num_devices) * num_devices)
-        out = []
-        for start in range(0, len(items), group_size):
-            g = items[start : start + group_size]
-            pad = (-len(g)) % num_devices
-            out.append(g + [g[0]] * pad)
-        return out
+        return _groups(self.num_folds, group_size, num_devices)
+
+
+def _groups(count: int, group_size: int, num_devices: int) -> list[list[int]]:
+    items = list(range(count))
+    group_size = group_size or len(items)
+    group_size = max(num_devices, math.ceil(group_size / num_devices) * num_devices)
+    out = []
+    for start in range(0, len(items), group_size):
+        g = items[start : start + group_size]
+        pad = (-len(g)) % num_devices
+        out.append(g + [g[0]] * pad)
+    return out
 
 
 def group_valid(group: list[int]) -> np.ndarray:
@@ -119,3 +124,160 @@ def check_plan(plan: FoldPlan, subject_of_clip: np.ndarray) -> None:
         assert plan.test_mask[i].any(), f"fold {i} ({s}) has no test clips"
         assert not (plan.train_mask[i] & plan.test_mask[i]).any(), f"fold {i} overlaps"
     assert (plan.test_mask.sum(0) <= 1).all(), "a clip is tested in two folds"
+
+
+@dataclasses.dataclass(frozen=True)
+class Replicas:
+    """The models a run trains: one per (seed, fold), stacked on the trainer's fold axis.
+
+    Replica ``r`` trains fold ``r % F`` (F = ``plan.num_folds``) with seed
+    ``seeds[r // F]``, so with one seed replica ``r`` is fold ``r`` and a run's fold groups
+    read as before. Its keys derive from that seed and fold index only (never from ``r``
+    or its group), so seed ``s`` of a stacked run trains exactly as a run with seed ``s``.
+
+    With validation subjects (``eval.select="validation"``), each replica holds out some
+    of its fold's training subjects (``validation_mask``), trains on the rest and is
+    evaluated on them every epoch; they never include the fold's test subject.
+
+    Attributes:
+      plan: the LOSO plan.
+      seeds: the run's seeds, first to last (``seed, seed+1, ...``).
+      validation_mask: (R, N) bool, each replica's validation clips (all False without
+        validation subjects).
+      validation_subjects: each replica's validation subjects (sorted; empty without).
+    """
+
+    plan: FoldPlan
+    seeds: tuple[int, ...]
+    validation_mask: np.ndarray
+    validation_subjects: tuple[tuple[str, ...], ...]
+
+    @classmethod
+    def one_seed(cls, plan: FoldPlan, seed: int) -> Replicas:
+        """One replica per fold of ``plan``, trained with ``seed``, no validation subjects."""
+        n = plan.train_mask.shape[1]
+        return cls(plan, (int(seed),), np.zeros((plan.num_folds, n), bool), ((),) * plan.num_folds)
+
+    @property
+    def num_replicas(self) -> int:
+        return len(self.seeds) * self.plan.num_folds
+
+    @property
+    def has_validation(self) -> bool:
+        return any(self.validation_subjects)
+
+    def fold(self, r: int) -> int:
+        """The plan index of replica ``r``'s fold."""
+        return r % self.plan.num_folds
+
+    def seed_index(self, r: int) -> int:
+        """Which of ``seeds`` replica ``r`` trains with."""
+        return r // self.plan.num_folds
+
+    def seed(self, r: int) -> int:
+        return self.seeds[self.seed_index(r)]
+
+    def replica(self, seed_index: int, fold: int) -> int:
+        """Inverse of (``seed_index``, ``fold``)."""
+        return seed_index * self.plan.num_folds + fold
+
+    @property
+    def train_mask(self) -> np.ndarray:
+        """(R, N) bool: the fold's training clips less the replica's validation clips."""
+        return np.tile(self.plan.train_mask, (len(self.seeds), 1)) & ~self.validation_mask
+
+    def test_clips(self, r: int) -> np.ndarray:
+        """Clip indices of replica ``r``'s test subject, in clip order."""
+        return np.flatnonzero(self.plan.test_mask[self.fold(r)])
+
+    def validation_clips(self, r: int) -> np.ndarray:
+        """Clip indices of replica ``r``'s validation subjects, in clip order."""
+        return np.flatnonzero(self.validation_mask[r])
+
+    def eval_clips(self, r: int) -> np.ndarray:
+        """The clips replica ``r`` is evaluated on every epoch: its test clips, then its
+        validation clips."""
+        return np.concatenate([self.test_clips(r), self.validation_clips(r)])
+
+    @property
+    def max_eval(self) -> int:
+        return max(len(self.eval_clips(r)) for r in range(self.num_replicas))
+
+    def groups(self, group_size: int, num_devices: int) -> list[list[int]]:
+        """Replica indices trained together, as :meth:`FoldPlan.groups` (``group_size``
+        counts replicas; 0: all of them)."""
+        return _groups(self.num_replicas, group_size, num_devices)
+
+
+def validation_subjects_of(
+    plan: FoldPlan, subject_of_clip: np.ndarray, seed: int, fold: int, count: int
+) -> tuple[str, ...]:
+    """The ``count`` validation subjects of fold ``fold`` (plan index) trained with
+    ``seed``: drawn without replacement from the fold's training subjects (sorted) by
+    NumPy's ``default_rng`` seeded with ``(seed mod 2**64, fold)``, so they depend on the
+    seed and fold only. Returned sorted.
+
+    Raises:
+      ValueError: fewer than ``count + 1`` training subjects (none would be left to
+        train on).
+    """
+    subject_of_clip = np.asarray(subject_of_clip).astype(str)
+    candidates = sorted(set(subject_of_clip[plan.train_mask[fold]].tolist()))
+    if count + 1 > len(candidates):
+        raise ValueError(
+            f"{count} validation subject(s) leave no training subject: fold "
+            f"{plan.subjects[fold]} has {len(candidates)} training subject(s)"
+        )
+    rng = np.random.default_rng([int(seed) % 2**64, int(fold)])
+    chosen = rng.choice(len(candidates), size=count, replace=False)
+    return tuple(sorted(candidates[int(i)] for i in chosen))
+
+
+def make_replicas(
+    plan: FoldPlan,
+    subject_of_clip: np.ndarray,
+    seed: int,
+    num_seeds: int = 1,
+    validation_subjects: int = 0,
+) -> Replicas:
+    """The (seed, fold) replicas of ``plan`` for seeds ``seed .. seed+num_seeds-1``, each
+    holding out ``validation_subjects`` of its training subjects (0: none).
+
+    Raises:
+      ValueError: ``num_seeds < 1``, ``validation_subjects < 0``, or too many validation
+        subjects for the data (see :func:`validation_subjects_of`).
+    """
+    if num_seeds < 1:
+        raise ValueError(f"num_seeds={num_seeds}: want 1 or more")
+    if validation_subjects < 0:
+        raise ValueError(f"validation_subjects={validation_subjects}: want 0 or more")
+    subject_of_clip = np.asarray(subject_of_clip).astype(str)
+    seeds = tuple(int(seed) + i for i in range(num_seeds))
+    mask = np.zeros((num_seeds * plan.num_folds, len(subject_of_clip)), bool)
+    chosen = []
+    for si, s in enumerate(seeds):
+        for f in range(plan.num_folds):
+            names = ()
+            if validation_subjects:
+                names = validation_subjects_of(plan, subject_of_clip, s, f, validation_subjects)
+            mask[si * plan.num_folds + f] = np.isin(subject_of_clip, names)
+            chosen.append(names)
+    replicas = Replicas(plan, seeds, mask, tuple(chosen))
+    check_replicas(replicas, subject_of_clip)
+    return replicas
+
+
+def check_replicas(replicas: Replicas, subject_of_clip: np.ndarray) -> None:
+    """A replica never trains or validates on its test subject, nor trains on its
+    validation subjects, and has clips to train on."""
+    subject_of_clip = np.asarray(subject_of_clip).astype(str)
+    train = replicas.train_mask
+    for r in range(replicas.num_replicas):
+        f = replicas.fold(r)
+        test = replicas.plan.test_mask[f]
+        assert not (replicas.validation_mask[r] & test).any(), f"replica {r} validates on test"
+        assert not (train[r] & (test | replicas.validation_mask[r])).any(), f"replica {r} leaks"
+        assert train[r].any(), f"replica {r} has no training clips"
+        assert set(subject_of_clip[replicas.validation_mask[r]].tolist()) == set(
+            replicas.validation_subjects[r]
+        ), f"replica {r}: validation clips and subjects disagree"

@@ -78,6 +78,7 @@ REPORT_NAME = "report.md"
 CONFUSION_PNG = "confusion_matrix.png"
 CURVES_PNG = "learning_curves.png"
 FOLD_CURVES_PNG = "per_fold_curves.png"
+SEEDS_PNG = "seeds_spread.png"
 
 
 def write_report(
@@ -153,6 +154,19 @@ def _class_names(results: dict, resolved: dict) -> list[str]:
     return list(results.get("per_class", {}))
 
 
+def _validation(results: dict) -> bool:
+    return results.get("selection", {}).get("rule") == "validation"
+
+
+def _scored_at(results: dict) -> str:
+    """Where the honest figures are taken: "epoch 8" or "the selected epochs"."""
+    return "the selected epochs" if _validation(results) else f"epoch {results.get('eval_epoch')}"
+
+
+def _num_seeds(results: dict) -> int:
+    return int(results.get("num_seeds", 1))
+
+
 def paper_result(dataset: str, num_classes: int) -> tuple[str, float, float] | None:
     """The paper's (task, accuracy %, F1) for a dataset name and class count, or None."""
     return PAPER_RESULTS.get((str(dataset).split("/")[0], int(num_classes)))
@@ -190,9 +204,7 @@ def _markdown(
         "",
         f"Dataset `{results.get('dataset', '?')}`; classes: {', '.join(names)}.",
         "",
-        f"**Honest result** (epoch {e} of {epochs}, pre-declared; no test-set selection): "
-        f"accuracy **{_pct(results['accuracy'])}**, UF1 **{_f4(results['uf1'])}**, "
-        f"UAR **{_f4(results['uar'])}**.",
+        *_headline(results, e, epochs),
         "",
     ]
     if base == SYNTHETIC_DATASET:
@@ -201,15 +213,41 @@ def _markdown(
     lines += _data_section(results, resolved, names)
 
     # Honest metrics.
-    lines += [
-        "## Results at the pre-declared epoch (honest LOSO)",
-        "",
-        f"Every fold is scored at epoch **{e}** of {epochs} ({how}), the same epoch for all "
-        "folds, fixed before training: no test-set selection was used. Metrics are over the "
-        "test predictions of all folds pooled: accuracy, UF1 (mean of per-class F1) and "
-        "UAR (mean of per-class recall).",
-        "",
-    ]
+    if _validation(results):
+        sel = results["selection"]
+        chosen_epochs = list(results.get("selected_epoch_per_subject", {}).values())
+        lines += [
+            "## Results at the epochs chosen on validation subjects (honest LOSO)",
+            "",
+            f"Epoch selection rule `eval.select=validation`: {sel.get('description', '')}. "
+            + (
+                f"The chosen epochs range from {min(chosen_epochs)} to {max(chosen_epochs)} "
+                f"of {epochs} (first seed; per fold below). "
+                if chosen_epochs
+                else ""
+            )
+            + "No test-set selection was used. Metrics are over the test predictions of all "
+            "folds pooled: accuracy, UF1 (mean of per-class F1) and UAR (mean of per-class "
+            "recall).",
+            "",
+        ]
+    else:
+        lines += [
+            "## Results at the pre-declared epoch (honest LOSO)",
+            "",
+            f"Every fold is scored at epoch **{e}** of {epochs} ({how}), the same epoch for "
+            "all folds, fixed before training: no test-set selection was used. Metrics are "
+            "over the test predictions of all folds pooled: accuracy, UF1 (mean of per-class "
+            "F1) and UAR (mean of per-class recall).",
+            "",
+        ]
+    if _num_seeds(results) > 1:
+        lines += [
+            f"With {_num_seeds(results)} seeds, the table's accuracy, UF1 and UAR are the "
+            "means over seeds; the per-class, confusion, per-fold and per-source breakdowns "
+            f"are the first seed's ({results.get('seed')}).",
+            "",
+        ]
     if results.get("protocol"):
         lines += [f"Protocol: {results['protocol']}.", ""]
     lines += _table(
@@ -222,10 +260,12 @@ def _markdown(
         ],
     )
     lines.append("")
+    lines += _seeds_section(results, figures)
+    at = _scored_at(results)
 
     per_class = results.get("per_class", {})
     if per_class:
-        lines += [f"### Per class (epoch {e})", ""]
+        lines += [f"### Per class ({at})", ""]
         rows = []
         for n in names:
             pc = per_class.get(n)
@@ -236,9 +276,9 @@ def _markdown(
         lines.append("")
     if CONFUSION_PNG in figures:
         lines += [
-            f"![Confusion matrix at epoch {e}]({CONFUSION_PNG})",
+            f"![Confusion matrix at {at}]({CONFUSION_PNG})",
             "",
-            f"Confusion matrix at epoch {e}: rows are true classes, columns predictions; "
+            f"Confusion matrix at {at}: rows are true classes, columns predictions; "
             "cells show counts, shaded by the share of their row.",
             "",
         ]
@@ -247,7 +287,7 @@ def _markdown(
     per_source = results.get("per_source") or {}
     if per_source:
         lines += [
-            f"### Per source dataset (epoch {e})",
+            f"### Per source dataset ({at})",
             "",
             "The same pooled predictions, split by the dataset each clip came from.",
             "",
@@ -265,6 +305,98 @@ def _markdown(
         lines += _final_model_section(final, results, resolved)
     lines += _run_section(info)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _headline(results: dict, e: Any, epochs: Any) -> list[str]:
+    """The report's first result line(s): the honest figures, how the epoch was chosen,
+    the seeds' spread and the interval."""
+    if _validation(results):
+        k = results["selection"].get("validation_subjects", "?")
+        how = (
+            f"each fold at its epoch of best UF1 on {k} held-out validation "
+            f"subject{'s' * (k != 1)}; "
+            "no test-set selection"
+        )
+    else:
+        how = f"epoch {e} of {epochs}, pre-declared; no test-set selection"
+    n = _num_seeds(results)
+    if n == 1:
+        line = (
+            f"**Honest result** ({how}): accuracy **{_pct(results['accuracy'])}**, "
+            f"UF1 **{_f4(results['uf1'])}**, UAR **{_f4(results['uar'])}**."
+        )
+    else:
+        std = results.get("std", {})
+        line = (
+            f"**Honest result** ({how}; mean ± standard deviation over {n} seeds): "
+            f"accuracy **{_pct(results['accuracy'])} ± {_pct(std.get('accuracy', 0))}**, "
+            f"UF1 **{_f4(results['uf1'])} ± {_f4(std.get('uf1', 0))}**, "
+            f"UAR **{_f4(results['uar'])} ± {_f4(std.get('uar', 0))}**."
+        )
+    out = [line]
+    ci = results.get("ci95")
+    if ci:
+        out += [
+            "",
+            f"95% interval over test subjects (bootstrap): UF1 {_interval(ci['uf1'])}, "
+            f"UAR {_interval(ci['uar'])}.",
+        ]
+    return out
+
+
+def _interval(lo_hi: list[float]) -> str:
+    return f"[{_f4(lo_hi[0])}, {_f4(lo_hi[1])}]"
+
+
+def _seeds_section(results: dict, figures: dict[str, str]) -> list[str]:
+    """Every seed's figures, their spread (with a plot for several seeds) and the
+    bootstrap interval with its method."""
+    per_seed = results.get("per_seed") or {}
+    ci = results.get("ci95")
+    if not per_seed and not ci:
+        return []
+    n = len(per_seed)
+    lines = ["### Seeds and uncertainty", ""]
+    if per_seed:
+        rows = [
+            [sd, _pct(m["accuracy"]), _f4(m["uf1"]), _f4(m["uar"]), _f4(m["optimistic"]["uf1"])]
+            for sd, m in per_seed.items()
+        ]
+        if n > 1:
+            std = results.get("std", {})
+            rows.append(
+                [
+                    f"mean ± SD ({n} seeds)",
+                    f"{_pct(results['accuracy'])} ± {_pct(std.get('accuracy', 0))}",
+                    f"{_f4(results['uf1'])} ± {_f4(std.get('uf1', 0))}",
+                    f"{_f4(results['uar'])} ± {_f4(std.get('uar', 0))}",
+                    _f4(results.get("optimistic", {}).get("uf1", float("nan"))),
+                ]
+            )
+        lines += _table(["seed", "accuracy", "UF1", "UAR", "optimistic UF1"], rows)
+        lines += [
+            "",
+            f"Each seed trains every fold with its own initialisation, batches and "
+            f"augmentation ({n} seed{'s' * (n > 1)}, stacked with the folds in one run); the "
+            "standard deviation is the sample standard deviation over seeds (0 for one).",
+            "",
+        ]
+    if SEEDS_PNG in figures:
+        lines += [
+            f"![Seeds' spread]({SEEDS_PNG})",
+            "",
+            "Each seed's accuracy, UF1 and UAR (dots), their mean (bar) and the 95% "
+            "bootstrap interval over test subjects (whiskers).",
+            "",
+        ]
+    if ci:
+        lines += [
+            f"**95% interval** over test subjects: UF1 {_interval(ci['uf1'])}, UAR "
+            f"{_interval(ci['uar'])}. Method: {ci.get('method', 'bootstrap')}. It measures "
+            "how much the figures depend on which subjects were tested, not on the seed.",
+            "",
+        ]
+    return lines
 
 
 def _config_section(resolved: dict, results: dict) -> list[str]:
@@ -314,18 +446,32 @@ def _config_section(resolved: dict, results: dict) -> list[str]:
     rows = [
         ["model", variant],
         ["epochs", f"{train.get('epochs', results.get('epochs', '?'))}{steps}"],
-        ["evaluation epoch", resolved.get("eval_epoch", results.get("eval_epoch", "?"))],
+        ["evaluation epoch", _epoch_setting(resolved, results)],
         ["batch size", train.get("batch_size", "?")],
         ["optimiser", f"AdamW, learning rate {lr}{sched}"],
         ["weight decay", train.get("weight_decay", "?")],
         ["image size", f"{image_size} px"],
-        ["seed", run.get("seed", results.get("seed", "?"))],
+        ["seed", _seed_setting(run, results)],
         ["augmentation", ", ".join(aug_parts) if aug_parts else "?"],
     ]
     folds = run.get("folds", {})
     if folds.get("only"):
         rows.append(["folds", f"only {folds['only']} (a partial run)"])
     return ["## Configuration", "", *_table(["setting", "value"], rows, "ll"), ""]
+
+
+def _epoch_setting(resolved: dict, results: dict) -> Any:
+    if _validation(results):
+        k = results["selection"].get("validation_subjects", "?")
+        return f"best validation UF1 per fold (eval.select=validation, {k} held out)"
+    return resolved.get("eval_epoch", results.get("eval_epoch", "?"))
+
+
+def _seed_setting(run: dict, results: dict) -> Any:
+    seeds = results.get("seeds") or []
+    if len(seeds) > 1:
+        return f"{seeds[0]} to {seeds[-1]} ({len(seeds)} seeds, num_seeds={len(seeds)})"
+    return run.get("seed", results.get("seed", "?"))
 
 
 def _data_section(results: dict, resolved: dict, names: list[str]) -> list[str]:
@@ -379,23 +525,26 @@ def _fold_section(results: dict, resolved: dict, e: Any) -> list[str]:
     if not per_fold:
         return []
     order = _fold_order(results, resolved)
+    chosen = results.get("selected_epoch_per_subject", {}) if _validation(results) else {}
     rows = []
     for s in order:
         m = per_fold[s]
         rows.append(
             [s, m.get("num_samples", "?"), _pct(m["accuracy"]), _f4(m["uf1"]), _f4(m["uar"])]
+            + ([chosen.get(s, "?")] if chosen else [])
         )
     accs = [float(per_fold[s]["accuracy"]) for s in order]
     uf1s = [float(per_fold[s]["uf1"]) for s in order]
     lines = [
-        f"### Per fold (epoch {e})",
+        f"### Per fold ({_scored_at(results)}{', first seed' * (_num_seeds(results) > 1)})",
         "",
         "One row per held-out subject. A subject has few clips, often of a few classes "
         "only (UF1 and UAR count the classes present), so these vary widely; the pooled "
         "figures above are the result.",
         "",
     ]
-    lines += _table(["subject", "n", "accuracy", "UF1", "UAR"], rows)
+    header = ["subject", "n", "accuracy", "UF1", "UAR"] + (["epoch"] if chosen else [])
+    lines += _table(header, rows)
     lines.append("")
     if len(accs) > 1:
         lines += [
@@ -447,7 +596,7 @@ def _optimistic_section(results: dict, resolved: dict, base: str, c: int) -> lis
             ["", "accuracy", "UF1", "UAR"],
             [
                 [
-                    f"honest (epoch {results.get('eval_epoch')})",
+                    f"honest ({_scored_at(results)})",
                     _pct(results["accuracy"]),
                     _f4(results["uf1"]),
                     _f4(results["uar"]),
@@ -539,7 +688,7 @@ def _side_by_side(results: dict, opt: dict) -> list[str]:
         )
     header = ["", "n", "UF1 honest", "UF1 optimistic", "UAR honest", "UAR optimistic"]
     return [
-        f"UF1 and UAR overall and per source dataset (honest: epoch {results.get('eval_epoch')}):",
+        f"UF1 and UAR overall and per source dataset (honest: {_scored_at(results)}):",
         "",
         *_table(header, rows),
         "",
@@ -685,7 +834,12 @@ def _write_figures(wd: epath.Path, results: dict) -> dict[str, str]:
         path = wd / CURVES_PNG
         _curves_figure(curves, results.get("eval_epoch"), len(names), path)
         out[CURVES_PNG] = str(path)
-    folds = _read_fold_metrics(wd / "metrics.jsonl")
+    per_seed = results.get("per_seed") or {}
+    if len(per_seed) > 1:
+        path = wd / SEEDS_PNG
+        _seeds_figure(per_seed, results.get("ci95"), results, path)
+        out[SEEDS_PNG] = str(path)
+    folds = _read_fold_metrics(wd / "metrics.jsonl", results.get("seed"))
     if folds:
         path = wd / FOLD_CURVES_PNG
         _fold_curves_figure(folds, curves, results.get("eval_epoch"), path)
@@ -767,8 +921,34 @@ def _integer_ticks(ax, x: list) -> None:
         ax.set_xlim(x[0] - 1, x[0] + 1)
 
 
-def _read_fold_metrics(path: epath.Path) -> dict[str, dict[str, dict[int, float]]]:
-    """{fold: {"acc": {epoch: accuracy}, "loss": {epoch: loss}}} from ``metrics.jsonl``."""
+def _seeds_figure(per_seed: dict, ci: dict | None, results: dict, path) -> None:
+    fig = _new_figure(5.0, 3.2)
+    ax = fig.add_subplot()
+    keys = (("accuracy", "accuracy"), ("uf1", "UF1"), ("uar", "UAR"))
+    for i, (key, _) in enumerate(keys):
+        values = [float(m[key]) for m in per_seed.values()]
+        offsets = np.linspace(-0.12, 0.12, len(values)) if len(values) > 1 else [0.0]
+        ax.bar(i, float(results[key]), width=0.5, color="tab:blue", alpha=0.25)
+        ax.scatter([i + o for o in offsets], values, color="tab:blue", s=18, zorder=3)
+        if ci and key in ci:
+            lo, hi = ci[key]
+            ax.errorbar(
+                i + 0.3, results[key], yerr=[[results[key] - lo], [hi - results[key]]],
+                fmt="none", ecolor="black", capsize=4, lw=1,
+            )  # fmt: skip
+    ax.set_xticks(range(len(keys)), [label for _, label in keys])
+    ax.set_ylim(0, 1.02)
+    ax.set_ylabel("pooled test metric")
+    ax.set_title(f"{len(per_seed)} seeds: each seed (dots), mean (bar), 95% interval")
+    ax.grid(axis="y", alpha=0.3)
+    _save(fig, path)
+
+
+def _read_fold_metrics(
+    path: epath.Path, seed: Any = None
+) -> dict[str, dict[str, dict[int, float]]]:
+    """{fold: {"acc": {epoch: accuracy}, "loss": {epoch: loss}}} from ``metrics.jsonl``
+    (the lines of seed ``seed`` only, when lines name their seed)."""
     if not path.exists():
         return {}
     folds: dict[str, dict[str, dict[int, float]]] = {}
@@ -778,6 +958,8 @@ def _read_fold_metrics(path: epath.Path) -> dict[str, dict[str, dict[int, float]
                 continue
             rec = json.loads(line)
             if "test_accuracy" not in rec:  # the all-subjects model has no test clips
+                continue
+            if "seed" in rec and seed is not None and int(rec["seed"]) != int(seed):
                 continue
             f = folds.setdefault(str(rec["fold"]), {"acc": {}, "loss": {}})
             f["acc"][int(rec["epoch"])] = float(rec["test_accuracy"])

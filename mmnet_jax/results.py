@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from mmnet_jax import metrics
+from mmnet_jax import folds, metrics
 from mmnet_jax.folds import FoldPlan
 
 OPTIMISTIC_LABEL = "optimistic (best test epoch, as the official code)"
@@ -43,6 +43,14 @@ PREDICTION_COLUMNS = (
     "prediction_name",
 )
 _SUMMARY_KEYS = ("accuracy", "uf1", "uar", "num_samples")
+_HEADLINE = ("accuracy", "uf1", "uar")
+SELECT_RULES = ("last", "validation")
+VALIDATION_RULE = (
+    "each fold holds out {k} of its training subjects (drawn from its seed and fold), "
+    "trains on the others, predicts the held-out ones after every epoch and is scored at "
+    "the epoch of best UF1 over them (ties to the later epoch); the test subject never "
+    "enters the choice"
+)
 
 
 @dataclasses.dataclass
@@ -60,6 +68,8 @@ class FoldRecord:
         ``epoch_predictions.npz`` as an uninterrupted one); empty for the all-subjects model.
       train_steps, train_samples: per epoch, the optimiser steps the model took and the
         training clips it saw (repeats counted); empty in records of older runs.
+      val_preds: per epoch, the predicted class of each of the replica's validation clips
+        (``folds.Replicas.validation_clips`` order); empty without validation subjects.
     """
 
     train_loss: list[float] = dataclasses.field(default_factory=list)
@@ -69,12 +79,14 @@ class FoldRecord:
     test_probs: list[list[list[float]]] = dataclasses.field(default_factory=list)
     train_steps: list[int] = dataclasses.field(default_factory=list)
     train_samples: list[int] = dataclasses.field(default_factory=list)
+    val_preds: list[list[int]] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
 class Progress:
     """How far a run is: the fold group being trained, the epochs it has finished, and
-    every model's records so far (by test subject, or ``ALL_SUBJECTS_NAME``).
+    every model's records so far (by :func:`record_name` of test subject and seed, or
+    ``ALL_SUBJECTS_NAME``).
 
     ``groups`` and ``epochs`` are the run's fold groups (plan indices; -1 is the
     all-subjects model) and epoch count, saved with it so that a checkpoint can be read
@@ -98,13 +110,14 @@ class Progress:
         test_probs: np.ndarray | None = None,
         train_steps: int | None = None,
         train_samples: int | None = None,
+        val_preds: Sequence[int] | None = None,
     ) -> None:
         """Record epoch ``epoch`` (0-based) of model ``name``, dropping any later epochs
         (a resumed run redoes the epochs after its checkpoint). ``test_probs`` (n, C) is
         kept as float32 values (see :func:`probabilities`)."""
         rec = self.folds.setdefault(name, FoldRecord())
         del rec.train_loss[epoch:], rec.grad_norm[epoch:], rec.test_preds[epoch:]
-        del rec.test_probs[epoch:]
+        del rec.test_probs[epoch:], rec.val_preds[epoch:]
         del rec.train_steps[epoch:], rec.train_samples[epoch:]
         rec.train_loss.append(float(train_loss))
         rec.grad_norm.append(float(grad_norm))
@@ -119,6 +132,8 @@ class Progress:
         if test_probs is not None:
             # float32 -> float64 is exact, and JSON writes a float64 exactly.
             rec.test_probs.append(np.asarray(test_probs, np.float32).astype(np.float64).tolist())
+        if val_preds is not None:
+            rec.val_preds.append([int(p) for p in val_preds])
 
     def group_finished(self) -> bool:
         """True when the current group has trained all its epochs."""
@@ -149,12 +164,33 @@ class Progress:
                     test_probs=rec.get("test_probs", []),
                     train_steps=[int(x) for x in rec.get("train_steps", [])],
                     train_samples=[int(x) for x in rec.get("train_samples", [])],
+                    val_preds=[[int(p) for p in e] for e in rec.get("val_preds", [])],
                 )
                 for name, rec in d["folds"].items()
             },
             groups=[[int(f) for f in g] for g in d.get("groups", [])],
             epochs=int(d.get("epochs", 0)),
         )
+
+
+def record_name(subject: str, seed_index: int) -> str:
+    """The progress key of the replica testing ``subject`` with the run's
+    ``seed_index``-th seed: the subject itself for the first seed (so one-seed runs keep
+    their names), ``"subject#k"`` for the k-th."""
+    return str(subject) if seed_index == 0 else f"{subject}#{seed_index}"
+
+
+def seed_view(progress: Progress, plan: FoldPlan, seed_index: int) -> Progress:
+    """The records of one seed's replicas keyed by test subject (what the one-seed
+    functions below read); folds without records are left out."""
+    recs = {s: progress.folds.get(record_name(s, seed_index)) for s in plan.subjects}
+    return Progress(
+        group=progress.group,
+        epoch=progress.epoch,
+        folds={s: r for s, r in recs.items() if r is not None},
+        groups=progress.groups,
+        epochs=progress.epochs,
+    )
 
 
 def probabilities(logits: np.ndarray) -> np.ndarray:
@@ -194,47 +230,61 @@ def epoch_accuracy(progress: Progress, plan: FoldPlan, labels: np.ndarray, epoch
     return hits / max(n, 1)
 
 
-def summarize(
+def selected_epochs(
+    progress: Progress,
+    replicas: folds.Replicas,
+    labels: np.ndarray,
+    num_classes: int,
+    seed_index: int,
+    *,
+    eval_epoch: int,
+    epochs: int,
+) -> tuple[dict[str, int], dict[str, float] | None]:
+    """The epoch (1-based) each fold of one seed is scored at, by test subject, and the
+    validation UF1 at it (None under the "last" rule).
+
+    Without validation subjects every fold takes ``eval_epoch``. With them, each fold
+    takes :func:`metrics.validation_epoch` of its validation clips' labels and recorded
+    predictions: only the validation clips' labels are read, never the test clips'.
+    """
+    plan = replicas.plan
+    if not replicas.has_validation:
+        return {s: eval_epoch for s in plan.subjects}, None
+    labels = np.asarray(labels)
+    epoch_of, uf1_of = {}, {}
+    for f, s in enumerate(plan.subjects):
+        r = replicas.replica(seed_index, f)
+        rec = progress.folds[record_name(s, seed_index)]
+        preds = np.asarray(rec.val_preds[:epochs], int)
+        if preds.shape[0] < epochs:
+            raise RuntimeError(f"fold {s} (seed {replicas.seeds[seed_index]}): no validation")
+        y_val = labels[replicas.validation_clips(r)]
+        epoch_of[s], uf1_of[s] = metrics.validation_epoch(y_val, preds, num_classes)
+    return epoch_of, uf1_of
+
+
+def _one_seed(
     progress: Progress,
     plan: FoldPlan,
     labels: np.ndarray,
     sources: np.ndarray,
-    class_names: Sequence[str],
-    *,
-    eval_epoch: int,
+    names: list[str],
+    epoch_of: Mapping[str, int],
     epochs: int,
-    dataset: str,
-    seed: int,
 ) -> dict[str, Any]:
-    """The dict of ``results.json``: metrics over the pooled predictions of all folds.
-
-    Args:
-      progress: a finished run's progress (every fold has ``epochs`` test predictions).
-      plan: the fold plan; ``labels`` (N,) int and ``sources`` (N,) str per clip.
-      class_names: label names in label order.
-      eval_epoch: the pre-declared evaluation epoch (1-based).
-
-    Raises:
-      RuntimeError: some fold has not finished.
-    """
-    names = list(class_names)
+    """The figures of one seed's folds (``progress`` keyed by test subject), each fold
+    at its epoch ``epoch_of[subject]``: what results.json holds for a one-seed run."""
     c = len(names)
-    labels = np.asarray(labels)
     subjects = list(plan.subjects)
-    missing = [
-        s for s in subjects if s not in progress.folds or len(progress.folds[s].test_preds) < epochs
-    ]
-    if missing:
-        raise RuntimeError(f"folds not finished: {missing}")
 
     def summary(y, p):
         m = metrics.compute(y, p, c, names)
         return {k: m[k] for k in _SUMMARY_KEYS}
 
-    y, p, clips = pooled(progress, plan, labels, {s: eval_epoch for s in subjects})
+    y, p, clips = pooled(progress, plan, labels, epoch_of)
     res = metrics.compute(y, p, c, names)
     per_fold = {
-        s: summary(labels[plan.test_mask[f]], progress.folds[s].test_preds[eval_epoch - 1])
+        s: summary(labels[plan.test_mask[f]], progress.folds[s].test_preds[epoch_of[s] - 1])
         for f, s in enumerate(subjects)
     }
     src = np.asarray(sources)[clips]
@@ -259,18 +309,16 @@ def summarize(
         curves["train_loss"].append(
             float(np.mean([progress.folds[s].train_loss[e - 1] for s in subjects]))
         )
-    counts = np.bincount(labels, minlength=c)
+    confusions = [
+        metrics.confusion(
+            labels[plan.test_mask[f]], progress.folds[s].test_preds[epoch_of[s] - 1], c
+        )
+        for f, s in enumerate(subjects)
+    ]
     return {
-        "protocol": (
-            f"leave-one-subject-out over {len(subjects)} subjects; metrics over the pooled "
-            f"test predictions of all folds at epoch {eval_epoch} of {epochs} "
-            "(pre-declared by eval.epoch; no selection on test data)"
-        ),
         "accuracy": res["accuracy"],
         "uf1": res["uf1"],
         "uar": res["uar"],
-        "eval_epoch": eval_epoch,
-        "epochs": epochs,
         "num_samples": res["num_samples"],
         "per_class": res["per_class"],
         "confusion": res["confusion"],
@@ -278,12 +326,170 @@ def summarize(
         "per_source": per_source,
         "optimistic": opt,
         "curves": curves,
+        "subject_confusions": np.stack(confusions),
+    }
+
+
+def _protocol(n_subjects: int, eval_epoch: int, epochs: int, replicas: folds.Replicas) -> str:
+    if replicas.has_validation:
+        k = len(replicas.validation_subjects[0])
+        text = (
+            f"leave-one-subject-out over {n_subjects} subjects; "
+            + VALIDATION_RULE.format(k=k)
+            + f"; metrics over the pooled test predictions of all folds at those epochs "
+            f"(of {epochs})"
+        )
+    else:
+        text = (
+            f"leave-one-subject-out over {n_subjects} subjects; metrics over the pooled "
+            f"test predictions of all folds at epoch {eval_epoch} of {epochs} "
+            "(pre-declared by eval.epoch; no selection on test data)"
+        )
+    seeds = replicas.seeds
+    if len(seeds) > 1:
+        text += (
+            f"; accuracy, UF1 and UAR are the mean over {len(seeds)} seeds "
+            f"({seeds[0]}..{seeds[-1]}), each trained on every fold"
+        )
+    return text
+
+
+def summarize(
+    progress: Progress,
+    plan: FoldPlan,
+    labels: np.ndarray,
+    sources: np.ndarray,
+    class_names: Sequence[str],
+    *,
+    eval_epoch: int,
+    epochs: int,
+    dataset: str,
+    seed: int,
+    replicas: folds.Replicas | None = None,
+) -> dict[str, Any]:
+    """The dict of ``results.json``: metrics over the pooled predictions of all folds.
+
+    Args:
+      progress: a finished run's progress (every replica has ``epochs`` test predictions).
+      plan: the fold plan; ``labels`` (N,) int and ``sources`` (N,) str per clip.
+      class_names: label names in label order.
+      eval_epoch: the pre-declared evaluation epoch (1-based), the "last" rule's.
+      seed: the run's (first) seed.
+      replicas: the run's (seed, fold) replicas (default: one seed, ``seed``, no
+        validation subjects); with validation subjects each fold is scored at the epoch
+        :func:`selected_epochs` picks.
+
+    Returns:
+      One seed's figures (accuracy, uf1, uar, per_class, confusion, per_fold, per_source,
+      optimistic, curves, ...) as before, plus ``per_seed`` (every seed's accuracy, uf1,
+      uar, optimistic, per_fold, selected_epoch_per_subject), ``std`` (sample standard
+      deviation over seeds; 0 for one), ``ci95`` (:func:`metrics.bootstrap_subjects`),
+      ``selection`` (the rule), ``selected_epoch_per_subject`` (first seed),
+      ``num_seeds`` and ``seeds``. With several seeds, the top-level accuracy, uf1 and
+      uar (and the optimistic ones) are the means over seeds; the breakdowns are the
+      first seed's.
+
+    Raises:
+      RuntimeError: some fold has not finished.
+    """
+    names = list(class_names)
+    c = len(names)
+    labels = np.asarray(labels)
+    subjects = list(plan.subjects)
+    if replicas is None:
+        replicas = folds.Replicas.one_seed(plan, seed)
+    if replicas.seeds[0] != int(seed):
+        raise ValueError(f"seed {seed} is not the replicas' first seed {replicas.seeds[0]}")
+    missing = [
+        record_name(s, k)
+        for k in range(len(replicas.seeds))
+        for s in subjects
+        if record_name(s, k) not in progress.folds
+        or len(progress.folds[record_name(s, k)].test_preds) < epochs
+    ]
+    if missing:
+        raise RuntimeError(f"folds not finished: {missing}")
+    per_seed, seed_figures, epochs_of, val_uf1 = {}, [], [], None
+    for k, sd in enumerate(replicas.seeds):
+        epoch_of, uf1_of = selected_epochs(
+            progress, replicas, labels, c, k, eval_epoch=eval_epoch, epochs=epochs
+        )
+        view = seed_view(progress, plan, k)
+        fig = _one_seed(view, plan, labels, sources, names, epoch_of, epochs)
+        seed_figures.append(fig)
+        epochs_of.append(epoch_of)
+        if k == 0:
+            val_uf1 = uf1_of
+        per_seed[str(sd)] = {
+            **{m: fig[m] for m in _HEADLINE},
+            "optimistic": fig["optimistic"],
+            "per_fold": fig["per_fold"],
+            "selected_epoch_per_subject": dict(epoch_of),
+        }
+    first = seed_figures[0]
+    mean = {m: _mean([f[m] for f in seed_figures]) for m in _HEADLINE}
+    std = {m: _sample_std([f[m] for f in seed_figures]) for m in _HEADLINE}
+    optimistic_figures = dict(first["optimistic"])
+    if len(seed_figures) > 1:
+        for m in _HEADLINE:
+            optimistic_figures[m] = _mean([f["optimistic"][m] for f in seed_figures])
+        optimistic_figures["seeds"] = (
+            f"accuracy, uf1 and uar: the mean over {len(seed_figures)} seeds; the epochs "
+            "and per_source: the first seed's (per_seed has each seed's)"
+        )
+    confusions = np.stack([f["subject_confusions"] for f in seed_figures])
+    selection = {"rule": "validation" if replicas.has_validation else "last"}
+    if replicas.has_validation:
+        k = len(replicas.validation_subjects[0])
+        selection.update(
+            description=VALIDATION_RULE.format(k=k),
+            validation_subjects=k,
+            ties="the later epoch",
+            validation_subjects_per_subject={
+                s: list(replicas.validation_subjects[f]) for f, s in enumerate(subjects)
+            },
+            validation_uf1_per_subject=val_uf1,
+        )
+    else:
+        selection["description"] = (
+            f"every fold at epoch {eval_epoch} of {epochs}, fixed before training (eval.epoch)"
+        )
+    counts = np.bincount(labels, minlength=c)
+    return {
+        "protocol": _protocol(len(subjects), eval_epoch, epochs, replicas),
+        **mean,
+        "eval_epoch": eval_epoch,
+        "epochs": epochs,
+        "num_samples": first["num_samples"],
+        "per_class": first["per_class"],
+        "confusion": first["confusion"],
+        "per_fold": first["per_fold"],
+        "per_source": first["per_source"],
+        "optimistic": optimistic_figures,
+        "curves": first["curves"],
         "dataset": dataset,
         "class_names": names,
         "class_counts": {n: int(k) for n, k in zip(names, counts, strict=True)},
         "num_subjects": len(subjects),
         "seed": int(seed),
+        "seeds": list(replicas.seeds),
+        "num_seeds": len(replicas.seeds),
+        "per_seed": per_seed,
+        "std": std,
+        "ci95": metrics.bootstrap_subjects(confusions),
+        "selection": selection,
+        "selected_epoch_per_subject": dict(epochs_of[0]),
     }
+
+
+def _mean(values: Sequence[float]) -> float:
+    """The mean; for one value, the value itself (bit for bit)."""
+    return float(values[0]) if len(values) == 1 else float(np.mean(values))
+
+
+def _sample_std(values: Sequence[float]) -> float:
+    """The sample standard deviation (n - 1); 0 for one value."""
+    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
 def optimistic(
@@ -353,10 +559,12 @@ def epoch_predictions(
     sources: np.ndarray,
     num_classes: int,
     epochs: int,
+    num_seeds: int = 1,
 ) -> dict[str, np.ndarray]:
     """The arrays of ``epoch_predictions.npz``: every test clip (fold order, then clip
     order, as ``predictions.csv``), tested in the fold that leaves its subject out, after
-    each epoch. N clips, E epochs, C classes, S seeds (1: one run is one seed):
+    each epoch. N clips, E epochs, C classes, S = ``num_seeds`` seeds (the run's seeds in
+    order, ``results.json``'s ``seeds``):
 
       id, subject, source (N,) fixed-width unicode; label (N,) int32;
       prediction (S, E, N) int32; probability (S, E, N, C) float32 (NaN for an epoch
@@ -364,25 +572,32 @@ def epoch_predictions(
       before they were kept).
     """
     labels = np.asarray(labels)
-    idx, subj, preds, probs = [], [], [], []
+    idx, subj = [], []
     for f, s in enumerate(plan.subjects):
         clips = _test_clips(plan, f)
-        rec = progress.folds[s]
         idx.extend(clips.tolist())
         subj.extend([s] * len(clips))
-        preds.append(np.asarray(rec.test_preds[:epochs], np.int32).reshape(epochs, len(clips)))
-        pr = np.full((epochs, len(clips), num_classes), np.nan, np.float32)
-        for e, p in enumerate(rec.test_probs[:epochs]):
-            pr[e] = np.asarray(p, np.float32).reshape(len(clips), num_classes)
-        probs.append(pr)
+    seed_preds, seed_probs = [], []
+    for k in range(num_seeds):
+        preds, probs = [], []
+        for f, s in enumerate(plan.subjects):
+            n = len(_test_clips(plan, f))
+            rec = progress.folds[record_name(s, k)]
+            preds.append(np.asarray(rec.test_preds[:epochs], np.int32).reshape(epochs, n))
+            pr = np.full((epochs, n, num_classes), np.nan, np.float32)
+            for e, p in enumerate(rec.test_probs[:epochs]):
+                pr[e] = np.asarray(p, np.float32).reshape(n, num_classes)
+            probs.append(pr)
+        seed_preds.append(np.concatenate(preds, axis=1))
+        seed_probs.append(np.concatenate(probs, axis=1))
     idx = np.asarray(idx, int)
     return {
         "id": np.asarray([str(x) for x in np.asarray(ids)[idx]], dtype=str),
         "subject": np.asarray(subj, dtype=str),
         "source": np.asarray([str(x) for x in np.asarray(sources)[idx]], dtype=str),
         "label": labels[idx].astype(np.int32),
-        "prediction": np.concatenate(preds, axis=1)[None],
-        "probability": np.concatenate(probs, axis=1)[None],
+        "prediction": np.stack(seed_preds),
+        "probability": np.stack(seed_probs),
     }
 
 
@@ -393,11 +608,17 @@ def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
     return buf.getvalue()
 
 
-def metrics_lines(progress: Progress, plan: FoldPlan, labels: np.ndarray) -> list[dict]:
+def metrics_lines(
+    progress: Progress, plan: FoldPlan, labels: np.ndarray, seeds: Sequence[int] = ()
+) -> list[dict]:
     """The lines of ``metrics.jsonl``: one per model and finished epoch, with the test
-    accuracy for the LOSO folds (not for the all-subjects model)."""
+    accuracy for the LOSO folds (not for the all-subjects model). ``fold`` is the test
+    subject; with several ``seeds``, every line also names its ``seed`` (the
+    all-subjects model's is the first)."""
     lines = []
-    for s, rec in progress.folds.items():
+    who = {record_name(s, k): (s, k) for k in range(max(len(seeds), 1)) for s in plan.subjects}
+    for name, rec in progress.folds.items():
+        s, k = who.get(name, (name, 0))
         f = plan.subjects.index(s) if s in plan.subjects else None
         y = np.asarray(labels)[plan.test_mask[f]] if f is not None else None
         for e, loss in enumerate(rec.train_loss):
@@ -405,6 +626,8 @@ def metrics_lines(progress: Progress, plan: FoldPlan, labels: np.ndarray) -> lis
             if e < len(rec.train_steps) and e < len(rec.train_samples):
                 line["train_steps"] = rec.train_steps[e]
                 line["train_samples"] = rec.train_samples[e]
+            if len(seeds) > 1:
+                line["seed"] = int(seeds[k])
             if y is not None and e < len(rec.test_preds):
                 line["test_accuracy"] = float((np.asarray(rec.test_preds[e]) == y).mean())
                 line["test_n"] = len(y)
@@ -419,13 +642,15 @@ def prediction_rows(
     ids: np.ndarray,
     sources: np.ndarray,
     class_names: Sequence[str],
-    eval_epoch: int,
+    eval_epoch: int | Mapping[str, int],
 ) -> list[dict[str, Any]]:
     """One row per test clip (fold order, then clip order) with its label and its fold's
-    prediction at ``eval_epoch`` (1-based); keys are ``PREDICTION_COLUMNS``."""
+    prediction (the first seed's) at ``eval_epoch`` (1-based; or per test subject, as
+    results.json's ``selected_epoch_per_subject``); keys are ``PREDICTION_COLUMNS``."""
     rows = []
     for f, s in enumerate(plan.subjects):
-        preds = progress.folds[s].test_preds[eval_epoch - 1]
+        e = eval_epoch[s] if isinstance(eval_epoch, Mapping) else eval_epoch
+        preds = progress.folds[s].test_preds[e - 1]
         for i, pr in zip(_test_clips(plan, f), preds, strict=True):
             lab = int(labels[i])
             rows.append(

@@ -4,11 +4,16 @@ its ``results.json`` (to 1e-6; the chosen epochs exactly).
     python tests/recompute_from_npz.py WORKDIR
 
 Independent of the package on purpose: NumPy and the standard library only, the metric
-definitions and the official selection rule written again from their descriptions
-(issue 12), so that a mistake in ``mmnet_jax.results`` or ``mmnet_jax.metrics`` is not
-repeated here. From results.json it reads only ``eval_epoch`` (a setting, fixed before
-training) and the figures it checks. Exit status 0 when every figure agrees, 1 when one
-does not (each disagreement printed), 2 for a missing or unreadable file.
+definitions, the official selection rule and the bootstrap written again from their
+descriptions (issues 12 and 14), so that a mistake in ``mmnet_jax.results`` or
+``mmnet_jax.metrics`` is not repeated here. From results.json it reads only settings
+(``eval_epoch``, ``seeds``, the ``ci95`` resamples and seed) and the epoch each fold is
+scored at (``selected_epoch_per_subject``, per seed under ``per_seed``: chosen on
+validation subjects, whose predictions the npz does not hold), and checks the figures:
+every seed's (``per_seed``), their mean and sample standard deviation (the top level),
+the first seed's breakdowns, and the bootstrap interval. Exit status 0 when every figure
+agrees, 1 when one does not (each disagreement printed), 2 for a missing or unreadable
+file.
 """
 
 from __future__ import annotations
@@ -56,8 +61,17 @@ def subject_f1(y, p, c):
     return sum(terms, Fraction(0)) / max(len(ks), 1)
 
 
-def recompute(arrays, eval_epoch: int, seed_index: int = 0) -> dict:
-    """The figures of results.json from the npz's arrays (a mapping of name to array)."""
+def scored(pred, subject, epoch_of):
+    """Each clip's prediction at the epoch (1-based) its subject's fold is scored at."""
+    out = np.empty(pred.shape[1], pred.dtype)
+    for s, e in epoch_of.items():
+        out[subject == s] = pred[e - 1][subject == s]
+    return out
+
+
+def recompute(arrays, eval_epoch: int, seed_index: int = 0, epoch_of=None) -> dict:
+    """The figures of results.json from the npz's arrays (a mapping of name to array),
+    each subject's fold scored at ``epoch_of[subject]`` (default: ``eval_epoch``)."""
     subject = np.asarray(arrays["subject"])
     source = np.asarray(arrays["source"]) if "source" in arrays else None
     y = np.asarray(arrays["label"])
@@ -65,15 +79,18 @@ def recompute(arrays, eval_epoch: int, seed_index: int = 0) -> dict:
     c = int(np.asarray(arrays["probability"]).shape[-1])
     e_count = pred.shape[0]
     subjects = list(dict.fromkeys(subject.tolist()))  # first-seen order
-    out = figures(y, pred[eval_epoch - 1], c)
-    out["per_fold"] = {
-        s: figures(y[subject == s], pred[eval_epoch - 1][subject == s], c) for s in subjects
-    }
+    epoch_of = epoch_of or {s: eval_epoch for s in subjects}
+    missing = sorted(set(subjects) - set(epoch_of))
+    if missing:
+        raise ValueError(f"no scored epoch for test subjects {missing}")
+    p_scored = scored(pred, subject, epoch_of)
+    out = figures(y, p_scored, c)
+    out["per_fold"] = {s: figures(y[subject == s], p_scored[subject == s], c) for s in subjects}
     out["per_source"] = {}
     if source is not None and len(set(source.tolist())) > 1:
         for name in sorted(set(source.tolist())):
             sel = source == name
-            out["per_source"][name] = figures(y[sel], pred[eval_epoch - 1][sel], c)
+            out["per_source"][name] = figures(y[sel], p_scored[sel], c)
     curves = [figures(y, pred[e], c) for e in range(e_count)]
     out["curves"] = {k: [m[k] for m in curves] for k in ("accuracy", "uf1", "uar")}
 
@@ -109,6 +126,81 @@ def recompute(arrays, eval_epoch: int, seed_index: int = 0) -> dict:
     if out["per_source"]:
         opt["per_source"] = {n: optimistic(source == n) for n in out["per_source"]}
     out["optimistic"] = opt
+    return out
+
+
+def bootstrap(arrays, epochs_by_seed, resamples: int, seed: int) -> dict:
+    """The 95% interval of UF1 and UAR by the documented method: ``resamples`` draws of
+    the n test subjects (sorted) with replacement, ``default_rng(seed).integers(0, n,
+    (resamples, n))``; each draw's clips pooled (a subject drawn twice counts twice),
+    UF1 and UAR per seed, their mean over seeds; the 2.5th and 97.5th percentiles."""
+    subject = np.asarray(arrays["subject"])
+    y = np.asarray(arrays["label"])
+    c = int(np.asarray(arrays["probability"]).shape[-1])
+    subjects = sorted(set(subject.tolist()))
+    n = len(subjects)
+    preds = [
+        scored(np.asarray(arrays["prediction"])[k], subject, epochs_by_seed[k])
+        for k in range(len(epochs_by_seed))
+    ]
+    draws = np.random.default_rng(seed).integers(0, n, (resamples, n))
+    uf1s, uars = [], []
+    for draw in draws:
+        sel = np.concatenate([np.flatnonzero(subject == subjects[i]) for i in draw])
+        per_seed = [figures_from_counts(*counts(y[sel], p[sel], c)) for p in preds]
+        uf1s.append(np.mean([f[0] for f in per_seed]))
+        uars.append(np.mean([f[1] for f in per_seed]))
+    return {
+        "uf1": [float(v) for v in np.percentile(uf1s, [2.5, 97.5])],
+        "uar": [float(v) for v in np.percentile(uars, [2.5, 97.5])],
+    }
+
+
+def recompute_run(arrays, results: dict) -> dict:
+    """Everything :func:`compare` checks in a results.json: per seed, the mean and sample
+    standard deviation over seeds, the first seed's breakdowns, the interval."""
+    eval_epoch = int(results["eval_epoch"])
+    seeds = [int(s) for s in results.get("seeds", [results.get("seed", 0)])]
+    if np.asarray(arrays["prediction"]).shape[0] != len(seeds):
+        raise ValueError(
+            f"the npz holds {np.asarray(arrays['prediction']).shape[0]} seeds, "
+            f"results.json {len(seeds)}"
+        )
+    per_seed_in = results.get("per_seed", {})
+    epochs_by_seed, runs = [], []
+    for k, sd in enumerate(seeds):
+        chosen = per_seed_in.get(str(sd), {}).get("selected_epoch_per_subject")
+        if chosen is None and k == 0:
+            chosen = results.get("selected_epoch_per_subject")
+        epoch_of = {s: int(e) for s, e in chosen.items()} if chosen else None
+        runs.append(recompute(arrays, eval_epoch, k, epoch_of))
+        epochs_by_seed.append(epoch_of or {s: eval_epoch for s in set(arrays["subject"].tolist())})
+    out = dict(runs[0], optimistic=dict(runs[0]["optimistic"]))
+    headline = ("accuracy", "uf1", "uar")
+    for m in headline:
+        values = [r[m] for r in runs]
+        out[m] = float(np.mean(values))
+        if len(runs) > 1:
+            out["optimistic"][m] = float(np.mean([r["optimistic"][m] for r in runs]))
+    if "per_seed" in results:
+        out["per_seed"] = {
+            str(sd): {
+                **{m: r[m] for m in headline},
+                "per_fold": r["per_fold"],
+                "optimistic": {m: r["optimistic"][m] for m in headline},
+            }
+            for sd, r in zip(seeds, runs, strict=True)
+        }
+    if "std" in results:
+        out["std"] = {
+            m: float(np.std([r[m] for r in runs], ddof=1)) if len(runs) > 1 else 0.0
+            for m in headline
+        }
+    if "ci95" in results:
+        ci = results["ci95"]
+        out["ci95"] = bootstrap(arrays, epochs_by_seed, int(ci["resamples"]), int(ci["seed"]))
+    if "selected_epoch_per_subject" in results:
+        out["selected_epoch_per_subject"] = epochs_by_seed[0]
     return out
 
 
@@ -152,13 +244,18 @@ def main(argv: list[str]) -> int:
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    mine = recompute(arrays, int(results["eval_epoch"]))
+    try:
+        mine = recompute_run(arrays, results)
+    except (KeyError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     bad = compare(mine, results)
     for line in bad:
         print(line)
     n = len(arrays["label"])
+    s, e = arrays["prediction"].shape[:2]
     print(
-        f"{'MISMATCH' if bad else 'OK'}: {n} clips, {arrays['prediction'].shape[1]} epochs; "
+        f"{'MISMATCH' if bad else 'OK'}: {n} clips, {e} epochs, {s} seed{'s' * (s > 1)}; "
         f"honest UF1 {mine['uf1']:.6f}, optimistic UF1 {mine['optimistic']['uf1']:.6f}"
     )
     return 1 if bad else 0

@@ -270,3 +270,40 @@ def test_no_composite_lines_for_a_single_dataset(tmp_path):
     text = path.read_text()
     assert "optimistic minus honest" in text  # every run says how far it inflates
     assert "all (composite)" not in text and "HTNet" not in text
+
+
+def test_seeds_validation_and_interval(tmp_path):
+    """A two-seed run with epochs chosen on validation subjects: the headline gives mean
+    ± SD over the seeds and the interval, the rule is named, every seed has a row, the
+    spread plot is written, and per fold the chosen epoch is shown."""
+    from tests.test_selection import _run, _summary  # noqa: PLC0415
+
+    reps, labels, subjects, progress = _run(num_seeds=2, validation=1)
+    summary = json.loads(json.dumps(_summary(reps, labels, subjects, progress)))
+    wd = tmp_path / "seeds"
+    text = report.write_report(epath.Path(wd), summary, {}, {}).read_text()
+    std = summary["std"]
+    assert (
+        f"mean ± standard deviation over 2 seeds): accuracy **{100 * summary['accuracy']:.2f}% "
+        f"± {100 * std['accuracy']:.2f}%**, UF1 **{summary['uf1']:.4f} ± {std['uf1']:.4f}**"
+    ) in text
+    lo, hi = summary["ci95"]["uf1"]
+    assert f"95% interval over test subjects (bootstrap): UF1 [{lo:.4f}, {hi:.4f}]" in text
+    assert "`eval.select=validation`" in text and "(ties to the later epoch)" in text
+    for seed, m in summary["per_seed"].items():
+        assert f"| {seed} | {100 * m['accuracy']:.2f}% | {m['uf1']:.4f} |" in text
+    check_png(pathlib.Path(wd) / report.SEEDS_PNG)
+    assert f"![Seeds' spread]({report.SEEDS_PNG})" in text
+    chosen = summary["selected_epoch_per_subject"]
+    assert "| subject | n | accuracy | UF1 | UAR | epoch |" in text
+    for s, e in chosen.items():
+        assert re.search(rf"\| {s} \| \d+ \| [\d.]+% \| [\d.]+ \| [\d.]+ \| {e} \|", text), s
+
+
+def test_one_seed_report_has_the_interval_and_no_spread_plot(tmp_path):
+    path, results_ = write(tmp_path)
+    text = path.read_text()
+    lo, hi = results_["ci95"]["uar"]
+    assert f"UAR [{lo:.4f}, {hi:.4f}]" in text and "Seeds and uncertainty" in text
+    assert "over 1 seeds" not in text and "mean ± standard deviation" not in text
+    assert not (path.parent / report.SEEDS_PNG).exists()

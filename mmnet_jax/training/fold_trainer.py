@@ -6,8 +6,9 @@ the axis is sharded over a 1-D ``Mesh`` of all devices (``NamedSharding``), so e
 device trains its share of the folds. The dataset (uint8 frames) is replicated on every
 device; each fold draws its own batches from its own training clips, with its own keys.
 
-A fold's keys derive from the run seed and the fold's index in the plan only (never its
-position in a group), so a fold trained alone gives the same result as in a group.
+A fold's keys derive from its seed and its index in the plan only (never its position
+in a group), so a fold trained alone gives the same result as in a group. The stacked
+models are (seed, fold) replicas (``folds.Replicas``): with one seed, replica i is fold i.
 
 Schedules (``TrainSettings.schedule``):
 
@@ -41,7 +42,7 @@ from flax import nnx, struct
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from mmnet_jax import augment
+from mmnet_jax import augment, folds
 from mmnet_jax.folds import FoldPlan
 from mmnet_jax.models import MMNet, MMNetConfig
 from mmnet_jax.models import layers as model_layers
@@ -179,12 +180,16 @@ class FoldTrainer:
         plan: FoldPlan,
         seed: int,
         mesh: jax.sharding.Mesh,
+        replicas: folds.Replicas | None = None,
     ):
+        """``replicas``: the (seed, fold) models that group entries index (default: one
+        per fold of ``plan``, trained with ``seed``, no validation subjects)."""
         self.model_config = model_config
         self.s = settings
         self.data = data
         self.plan = plan
         self.seed = seed
+        self.replicas = replicas or folds.Replicas.one_seed(plan, seed)
         self.mesh = mesh
         self.tx = make_optimizer(settings)
         abstract = nnx.eval_shape(lambda: MMNet(model_config, rngs=nnx.Rngs(0)))
@@ -228,18 +233,16 @@ class FoldTrainer:
         return jax.make_array_from_callback(x.shape, self.fold_sharding, lambda i: x[i])
 
     def train_masks(self, group: list[int]) -> jax.Array:
-        """(G, N) training clips of each fold of the group (all clips for ALL_SUBJECTS)."""
-        masks = [
-            np.ones(len(self.data), bool) if f == ALL_SUBJECTS else self.plan.train_mask[f]
-            for f in group
-        ]
+        """(G, N) training clips of each replica of the group (all clips for ALL_SUBJECTS)."""
+        train = self.replicas.train_mask
+        masks = [np.ones(len(self.data), bool) if f == ALL_SUBJECTS else train[f] for f in group]
         return self._shard_folds(np.stack(masks))
 
     def train_counts(self, group: list[int]) -> np.ndarray:
         """(G,) training clips of each fold of the group (all clips for ALL_SUBJECTS)."""
         return np.asarray(
             [
-                len(self.data) if f == ALL_SUBJECTS else int(self.plan.train_mask[f].sum())
+                len(self.data) if f == ALL_SUBJECTS else int(self.replicas.train_mask[f].sum())
                 for f in group
             ]
         )
@@ -260,8 +263,9 @@ class FoldTrainer:
         return steps, n
 
     def test_indices(self, group: list[int]) -> tuple[jax.Array, np.ndarray]:
-        """(G, chunks, chunk) clip indices of each fold's test clips, and their validity."""
-        t = self.plan.max_test
+        """(G, chunks, chunk) clip indices of each replica's evaluation clips (its test clips,
+        then its validation clips: ``Replicas.eval_clips``), and their validity."""
+        t = self.replicas.max_eval
         c = self.s.eval_chunk
         t_pad = -(-t // c) * c
         idx = np.zeros((len(group), t_pad), np.int32)
@@ -269,18 +273,18 @@ class FoldTrainer:
         for gi, f in enumerate(group):
             if f == ALL_SUBJECTS:
                 continue  # nothing is held out
-            clips = np.flatnonzero(self.plan.test_mask[f])
+            clips = self.replicas.eval_clips(f)
             idx[gi, : len(clips)] = clips
             valid[gi, : len(clips)] = True
         return self._shard_folds(idx.reshape(len(group), t_pad // c, c)), valid
 
     # --- state -----------------------------------------------------------------------
     def init(self, group: list[int]) -> FoldState:
-        """Fresh states for the folds ``group`` (plan indices, or ALL_SUBJECTS)."""
-        cfg, tx, seed = self.model_config, self.tx, self.seed
+        """Fresh states for the replicas ``group`` (``Replicas`` indices, or ALL_SUBJECTS)."""
+        cfg, tx = self.model_config, self.tx
 
-        def init_one(fold_index):
-            key = fold_key(seed, fold_index)
+        def init_one(seed_and_fold):
+            key = fold_key(*seed_and_fold)
             k_params, k_drop, k_data = jax.random.split(key, 3)
             bits = jax.random.key_data(k_params)
             k_params = jax.random.wrap_key_data(jnp.concatenate([bits, bits]), impl=INIT_PRNG_IMPL)
@@ -289,15 +293,17 @@ class FoldTrainer:
             _, params, rest = nnx.split(model, nnx.Param, ...)
             return FoldState(params, rest, tx.init(params), jax.random.key_data(k_data))
 
-        # A fold's keys depend on its plan index only; the all-subjects model takes the
-        # index after the last fold's.
-        ids = [self.plan.num_folds if f == ALL_SUBJECTS else f for f in group]
-        ids = self._shard_folds(np.asarray(ids, np.int32))
+        # A replica's keys depend on its seed and plan index only; the all-subjects model
+        # takes the first seed and the index after the last fold's.
+        r = self.replicas
+        seeds = [r.seeds[0] if f == ALL_SUBJECTS else r.seed(f) for f in group]
+        ids = [self.plan.num_folds if f == ALL_SUBJECTS else r.fold(f) for f in group]
+        ids = tuple(self._shard_folds(np.asarray(x, np.int32)) for x in (seeds, ids))
         if "init" not in self._compiled:  # one jitted function: compiled once per group size
             local = jax.shard_map(
                 lambda i: jax.lax.map(init_one, i),
                 mesh=self.mesh,
-                in_specs=P(FOLD_AXIS),
+                in_specs=(P(FOLD_AXIS),),
                 out_specs=P(FOLD_AXIS),
             )
             self._compiled["init"] = jax.jit(local)

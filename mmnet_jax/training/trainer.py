@@ -45,6 +45,13 @@ OPTIMISTIC_LABEL = results.OPTIMISTIC_LABEL
 EPOCH_PREDICTIONS = "epoch_predictions.npz"
 # Config fields that may change between a run and its resumption without changing results.
 _RESUME_FREE = ("checkpoint.", "progress_bar", "report", "distributed", "compilation_cache_dir")
+# Config fields added after runs were made, with the value that older runs behaved as: a
+# workdir whose config.json lacks one resumes as if it held that value.
+_ADDED_FIELDS = {
+    "run_config.num_seeds": 1,
+    "run_config.eval.select": "last",
+    "run_config.eval.validation_subjects": 2,
+}
 
 
 class RunConfigError(ValueError):
@@ -154,6 +161,36 @@ def train_settings(config: ml_collections.ConfigDict, steps_per_epoch: int) -> T
     )
 
 
+def run_replicas(
+    config: ml_collections.ConfigDict, plan: folds.FoldPlan, subject_of_clip: np.ndarray
+) -> folds.Replicas:
+    """The (seed, fold) replicas a config asks for: seeds ``seed .. seed+num_seeds-1``
+    (``num_seeds``, default 1) and, under ``eval.select="validation"``,
+    ``eval.validation_subjects`` validation subjects per replica.
+
+    Raises:
+      RunConfigError: an unknown ``eval.select``, a bad ``num_seeds``, seeds outside
+        int32, or too many validation subjects for the data.
+    """
+    select = str(config.eval.get("select", "last"))
+    if select not in results.SELECT_RULES:
+        raise RunConfigError(
+            f"config.eval.select={select!r}: want one of {', '.join(results.SELECT_RULES)}"
+        )
+    num_seeds, seed = int(config.get("num_seeds", 1)), int(config.seed)
+    if num_seeds < 1:
+        raise RunConfigError(f"config.num_seeds={num_seeds}: want 1 or more")
+    if not -(2**31) <= seed <= seed + num_seeds - 1 < 2**31:
+        raise RunConfigError(f"config.seed={seed}: the seeds must fit in int32")
+    k = int(config.eval.get("validation_subjects", 2)) if select == "validation" else 0
+    if select == "validation" and k < 1:
+        raise RunConfigError(f"config.eval.validation_subjects={k}: want 1 or more")
+    try:
+        return folds.make_replicas(plan, subject_of_clip, seed, num_seeds, k)
+    except ValueError as e:
+        raise RunConfigError(f"config.eval.validation_subjects={k}: {e}") from None
+
+
 def resolved_config(
     config: ml_collections.ConfigDict,
     model_cfg: MMNetConfig,
@@ -193,6 +230,7 @@ def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
 def config_differences(old: dict, new: dict) -> list[str]:
     """Dotted keys whose values differ (ignoring fields free to change on resume)."""
     a, b = _flatten(old), _flatten(new)
+    a = {k: v for k, v in _ADDED_FIELDS.items() if k in b} | a
     diffs = []
     for k in sorted(set(a) | set(b)):
         if k.startswith(tuple(f"run_config.{p}" for p in _RESUME_FREE)):
@@ -304,13 +342,16 @@ class Run:
             raise RunConfigError(f"config.folds.only={config.folds.only!r}: {e}") from None
         self.mesh = make_mesh()
         b = int(config.train.batch_size)
+        self.replicas = run_replicas(config, self.plan, self.data.subjects)
+        # Steps per epoch come from the plan's training sets (before validation subjects
+        # are held out), so they depend neither on the seeds nor on the subjects drawn.
         self.settings = train_settings(config, self.plan.steps_per_epoch(b))
         # The all-subjects model takes its own steps, so it sees each clip every epoch.
         self.all_subjects_steps = math.ceil(len(self.data) / b)
         self.resolved = resolved_config(
             config, self.model_config, self.settings, self.data, self.plan, self.eval_epoch
         )
-        self.groups = self.plan.groups(int(config.folds.group_size), self.mesh.size)
+        self.groups = self.replicas.groups(int(config.folds.group_size), self.mesh.size)
         if config.final_model:
             # Its own group: its epoch has another step count, so another program.
             self.groups.append([ALL_SUBJECTS] * self.mesh.size)
@@ -385,6 +426,7 @@ class Run:
             epochs=self.epochs,
             dataset=self.data.dataset,
             seed=int(self.config.seed),
+            replicas=self.replicas,
         )
         if self.primary:
             self._write_outputs(summary, progress, compile_times, trained)
@@ -396,7 +438,13 @@ class Run:
         done = progress.group * self.epochs + progress.epoch
         bar = _progress_bar(total, done, enabled=self.primary and bool(self.config.progress_bar))
         fold_trainer = FoldTrainer(
-            self.model_config, self.settings, self.data, self.plan, self.config.seed, self.mesh
+            self.model_config,
+            self.settings,
+            self.data,
+            self.plan,
+            self.config.seed,
+            self.mesh,
+            replicas=self.replicas,
         )
         trainers = {"folds": fold_trainer}
         if self.config.final_model:
@@ -470,10 +518,12 @@ class Run:
             return
         gi, si = map(int, np.argwhere(bad)[0])
         f = group[gi]
+        r = self.replicas
         who = (
             "the all-subjects model"
             if f == ALL_SUBJECTS
-            else f"fold {f} (test subject {self.plan.subjects[f]})"
+            else f"fold {r.fold(f)} (test subject {self.plan.subjects[r.fold(f)]})"
+            + (f" with seed {r.seed(f)}" if len(r.seeds) > 1 else "")
         )
         last = ckpts.latest_step()
         raise NonFiniteLossError(
@@ -487,15 +537,22 @@ class Run:
         for gi, f in enumerate(group):
             if not real[gi]:
                 continue
+            val_preds = None
             if f == ALL_SUBJECTS:
                 name, preds, lg, probs = results.ALL_SUBJECTS_NAME, None, None, None
             else:
-                name = self.plan.subjects[f]
+                r = self.replicas
+                name = results.record_name(self.plan.subjects[r.fold(f)], r.seed_index(f))
+                # Evaluated: the test clips, then the validation clips (Replicas.eval_clips).
                 lg = logits[gi][valid[gi]]
+                lg, lg_val = lg[: len(r.test_clips(f))], lg[len(r.test_clips(f)) :]
                 # Over the data's classes (a wider head's extra outputs have no clips).
                 lg = lg[:, : len(self.data.class_names)]
+                lg_val = lg_val[:, : len(self.data.class_names)]
                 preds = np.argmax(lg, -1)
                 probs = results.probabilities(lg)
+                if r.has_validation:
+                    val_preds = np.argmax(lg_val, -1)
             progress.record(
                 name,
                 epoch,
@@ -506,6 +563,7 @@ class Run:
                 test_probs=probs,
                 train_steps=train_steps[gi],
                 train_samples=train_samples[gi],
+                val_preds=val_preds,
             )
 
     def _save_final_model(self, trainer: FoldTrainer, state, index: int) -> None:
@@ -522,7 +580,7 @@ class Run:
 
     # --- outputs ---------------------------------------------------------------------
     def _write_metrics(self, progress: results.Progress) -> None:
-        lines = results.metrics_lines(progress, self.plan, self.data.labels)
+        lines = results.metrics_lines(progress, self.plan, self.data.labels, self.replicas.seeds)
         (self.workdir / "metrics.jsonl").write_text(
             "\n".join(json.dumps(line) for line in lines) + "\n"
         )
@@ -558,7 +616,7 @@ class Run:
             self.data.ids,
             self.data.sources,
             self.data.class_names,
-            self.eval_epoch,
+            summary["selected_epoch_per_subject"],
         )
         (wd / "predictions.csv").write_text(results.predictions_csv(rows))
         arrays = results.epoch_predictions(
@@ -569,6 +627,7 @@ class Run:
             self.data.sources,
             len(self.data.class_names),
             self.epochs,
+            len(self.replicas.seeds),
         )
         (wd / EPOCH_PREDICTIONS).write_bytes(results.npz_bytes(arrays))
         self._write_metrics(progress)
