@@ -9,8 +9,12 @@ A config file takes arguments after a colon (``configs/casme2.py:classes=3,runlo
 overridden: ``--config.train.epochs=10``. Rerunning the same command resumes the run.
 What the workdir holds: see the README.
 
+Several hosts (``--config.distributed=True``): the same command on every host; see the
+README's "Several hosts".
+
 Exit status: 0 done; 2 a user mistake (one ``error:`` line); 1 the loss became NaN or
-infinite (one ``error:`` line naming the fold, epoch and step); 130 interrupted.
+infinite (one ``error:`` line naming the fold, epoch and step); 3 another process of a
+several-host run was lost or failed (one ``error:`` line naming it); 130 interrupted.
 """
 
 import difflib
@@ -19,6 +23,7 @@ import logging
 import os
 import re
 import sys
+import traceback
 
 from mmnet_jax import hugepages
 
@@ -65,19 +70,46 @@ def _body(fv: flags.FlagValues, positional: list[str]) -> int:
     import jax  # noqa: PLC0415 - after the cheap checks: importing JAX takes seconds
 
     from mmnet_jax import data as data_lib  # noqa: PLC0415
-    from mmnet_jax.training import trainer  # noqa: PLC0415
+    from mmnet_jax.training import distributed, trainer  # noqa: PLC0415
 
     cache = config.get("compilation_cache_dir", "")
     if cache and not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
         # Reruns (seeds, ablations, resumptions) skip recompiling identical programs.
         jax.config.update("jax_compilation_cache_dir", os.path.expanduser(cache))
+    user_errors = (
+        trainer.RunConfigError,
+        data_lib.DatasetError,
+        distributed.PeerMismatch,
+        distributed.DistributedSetupError,
+    )
+    # One of several processes ends through distributed.abort (it tells the peers, whose
+    # watchdogs then stop them too, and skips a shutdown barrier no peer would reach).
     try:
         results = trainer.train_and_evaluate(config, workdir)
-    except (trainer.RunConfigError, data_lib.DatasetError) as e:
+    except user_errors as e:
+        if distributed.active():
+            distributed.abort(cli.error_line(_one_line(e)), cli.EXIT_USER_ERROR)
         cli.fail(_one_line(e))
     except trainer.NonFiniteLossError as e:
+        if distributed.active():
+            distributed.abort(cli.error_line(_one_line(e)), EXIT_NONFINITE)
         print(cli.error_line(_one_line(e)), file=sys.stderr)
         return EXIT_NONFINITE
+    except KeyboardInterrupt:
+        if distributed.active():
+            distributed.abort("interrupted", cli.EXIT_INTERRUPTED)
+        raise
+    except Exception as e:
+        if distributed.active():
+            line = cli.error_line(f"{type(e).__name__}: {_one_line(e)}")
+            distributed.abort(line, 1, detail=traceback.format_exc())
+        raise
+    if jax.process_index() != 0:
+        print(
+            f"process {jax.process_index()} of {jax.process_count()}: done; process 0 "
+            f"wrote the results in {workdir}"
+        )
+        return cli.EXIT_OK
     print(
         f"LOSO at epoch {results['eval_epoch']}: accuracy {results['accuracy']:.4f}, "
         f"UF1 {results['uf1']:.4f}, UAR {results['uar']:.4f}  "

@@ -109,7 +109,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.checkpoint.keep = 2
 
     config.final_model = False  # after LOSO, train on all subjects -> workdir/final_model
-    config.distributed = False  # jax.distributed.initialize() (multi-host)
+    config.distributed = False  # several processes/hosts as one run (README: Several hosts)
+    # Seconds without a heartbeat from another process before the run stops, naming it.
+    config.distributed_timeout = 60
     config.progress_bar = True
     # Persistent XLA compilation cache shared by runs ("" to disable).
     config.compilation_cache_dir = "~/.cache/mmnet_jax/xla"

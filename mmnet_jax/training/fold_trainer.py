@@ -460,7 +460,15 @@ class FoldTrainer:
         """Logits (G, T, C) of each fold on its own test clips (padded; see test_indices)."""
         key = ("eval", test_idx.shape)
         if key not in self._compiled:
-            self._compiled[key] = jax.jit(self._evaluate, out_shardings=self.fold_sharding)
+            # Each device evaluates its own folds (shard_map, as the epoch does): XLA's
+            # automatic partitioning of the vmapped per-fold convolutions over a
+            # fold-sharded mesh of 2+ devices fails ("output feature dimension ... not
+            # divisible by feature_group_count").
+            fold, rep = P(FOLD_AXIS), P()
+            local = jax.shard_map(
+                self._evaluate, mesh=self.mesh, in_specs=(fold, fold, rep), out_specs=fold
+            )
+            self._compiled[key] = jax.jit(local, out_shardings=self.fold_sharding)
         return self._compiled[key](state, test_idx, self.device_data)
 
 

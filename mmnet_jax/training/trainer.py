@@ -29,7 +29,7 @@ import numpy as np
 from mmnet_jax import augment, checkpoint, folds, hugepages, report, results
 from mmnet_jax import data as data_lib
 from mmnet_jax.models import MMNetConfig
-from mmnet_jax.training import run_checkpoints
+from mmnet_jax.training import distributed, run_checkpoints
 from mmnet_jax.training.fold_trainer import (
     ALL_SUBJECTS,
     FoldTrainer,
@@ -248,7 +248,14 @@ class _Interrupt:
 
     def __init__(self):
         self.requested = False
+        self.stop = False  # what poll() last agreed on
         self._previous = None
+
+    def poll(self) -> bool:
+        """Whether to stop now: the same answer on every process (any one's Ctrl-C),
+        so that all of them save the same checkpoint and stop together."""
+        self.stop = distributed.any_process(self.requested)
+        return self.stop
 
     def __enter__(self):
         try:
@@ -333,7 +340,7 @@ class Run:
                 f"config.eval.epoch={config.eval.epoch} is outside 1..{self.epochs} "
                 f"(train.epochs={self.epochs}; -1 means the last epoch)"
             )
-        self.data = data_lib.load(config.data)
+        self.data = distributed.load_data(data_lib.load, config.data, (data_lib.DatasetError,))
         self.model_config = model_config(config, len(self.data.class_names), self.data.image_size)
         try:
             only = folds.resolve_only(config.folds.only, self.data.subjects)
@@ -368,17 +375,19 @@ class Run:
     # --- workdir ---------------------------------------------------------------------
     def _prepare_workdir(self) -> None:
         cfg_file = self.workdir / "config.json"
-        if cfg_file.exists():
-            old = json.loads(cfg_file.read_text())
-            diffs = config_differences(old, json.loads(json.dumps(self.resolved)))
-            if diffs:
-                raise RunConfigError(
-                    f"{self.workdir} holds a run of another config ({'; '.join(diffs)}); "
-                    "refusing to mix them: use a new --workdir"
-                )
-        if self.primary:
-            self.workdir.mkdir(parents=True, exist_ok=True)
-            cfg_file.write_text(json.dumps(self.resolved, indent=2, sort_keys=True))
+        # Process 0 checks and writes; every process stops if the check fails.
+        with distributed.same_outcome("workdir", (RunConfigError,)):
+            if self.primary and cfg_file.exists():
+                old = json.loads(cfg_file.read_text())
+                diffs = config_differences(old, json.loads(json.dumps(self.resolved)))
+                if diffs:
+                    raise RunConfigError(
+                        f"{self.workdir} holds a run of another config ({'; '.join(diffs)}); "
+                        "refusing to mix them: use a new --workdir"
+                    )
+            if self.primary:
+                self.workdir.mkdir(parents=True, exist_ok=True)
+                cfg_file.write_text(json.dumps(self.resolved, indent=2, sort_keys=True))
 
     def _final_model_missing(self, progress: results.Progress) -> bool:
         group = progress.groups[progress.group]
@@ -456,7 +465,7 @@ class Run:
                     tr = trainers["all" if group[0] == ALL_SUBJECTS else "folds"]
                     resume = gi == progress.group and progress.epoch > 0
                     self._train_group(gi, tr, progress, ckpts, resume, step, bar, interrupt)
-                    if interrupt.requested:
+                    if interrupt.stop:
                         raise KeyboardInterrupt
         finally:
             bar.close()
@@ -501,15 +510,16 @@ class Run:
                 bar.set_postfix(loss=f"{loss[real].mean():.3f}", test_acc=f"{acc:.3f}")
             every = int(self.config.checkpoint.every_epochs)
             last = epoch + 1 == self.epochs
-            if last or interrupt.requested or (every > 0 and (epoch + 1) % every == 0):
+            stop = interrupt.poll()
+            if last or stop or (every > 0 and (epoch + 1) % every == 0):
                 ckpts.save(gi * self.epochs + epoch + 1, state, progress)
             if self.primary:
                 self._write_metrics(progress)
-            if interrupt.requested:
+            if stop:
                 log.warning("stopped after epoch %d; run the same command to resume", epoch + 1)
                 return
         progress.group, progress.epoch = gi + 1, 0
-        if ALL_SUBJECTS in group and self.primary:
+        if ALL_SUBJECTS in group:
             self._save_final_model(trainer, state, group.index(ALL_SUBJECTS))
 
     def _check_finite(self, loss, group, epoch, ckpts) -> None:
@@ -567,7 +577,11 @@ class Run:
             )
 
     def _save_final_model(self, trainer: FoldTrainer, state, index: int) -> None:
-        model = trainer.model_of(state, index)
+        """Every process takes part: the state is gathered to each (a collective), and
+        Orbax's save is collective (process 0 writes the arrays; every process writes the
+        same model.json)."""
+        params, rest = distributed.host_copy((state.params, state.rest))
+        model = trainer.model_of(state.replace(params=params, rest=rest), index)
         checkpoint.save_model(
             self.workdir / "final_model",
             model,
@@ -650,7 +664,15 @@ def _progress_bar(total: int, initial: int, enabled: bool):
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> dict:
-    """Run (or resume) the LOSO run ``config`` describes in ``workdir``; returns results."""
+    """Run (or resume) the LOSO run ``config`` describes in ``workdir``; returns results.
+
+    With ``config.distributed``, one of several processes (see
+    :mod:`mmnet_jax.training.distributed`): a process that fails must end through
+    ``distributed.abort``, as ``train.py`` does, so that its peers stop too.
+    """
     if config.get("distributed", False):
-        jax.distributed.initialize()
-    return Run(config, workdir).run()
+        distributed.initialize(distributed.timeout_of(config))
+        distributed.check_same_config(config.to_dict())
+    summary = Run(config, workdir).run()
+    distributed.finish()
+    return summary
