@@ -292,6 +292,15 @@ def load_data(load: Callable[[Any], Any], data_cfg: Any, errors: tuple[type[Exce
     return data
 
 
+def barrier(name: str) -> None:
+    """Wait until every process gets here (no-op in a single process). Before the first
+    collective of a newly compiled program: gloo gives a peer only 30 s to join a new
+    collective, and one process may compile far longer than another (its cache missed).
+    ``name``: once per run."""
+    if _job is not None:
+        _job.client.wait_at_barrier(f"{_PREFIX}/{name}", _WAIT_MS)
+
+
 def any_process(flag: bool) -> bool:
     """Whether ``flag`` is true on any process (a collective: every process calls it)."""
     if _job is None:

@@ -485,6 +485,7 @@ class Run:
             n = int(real.sum())
             what = "the all-subjects model" if not has_tests else f"{n} fold{'s' * (n > 1)}"
             compiled = trainer.compiled_epoch(state, train_mask, what)
+            distributed.barrier(f"compiled/{gi}")  # every process compiled: then gather
             check_memory(compiled, len(group), self.mesh.size)
             test_idx, valid = trainer.test_indices(group)
             steps = trainer.fold_steps(group)  # (train_steps, train_samples) per fold
@@ -500,7 +501,10 @@ class Run:
                     ) from e
                 raise
             self._check_finite(loss, group, epoch, ckpts)
-            logits = to_host(trainer.evaluate(state, test_idx)) if has_tests else None
+            logits = trainer.evaluate(state, test_idx) if has_tests else None
+            if has_tests and epoch == start:
+                distributed.barrier(f"evaluated/{gi}")  # the first call compiled it
+            logits = to_host(logits) if has_tests else None
             self._record(progress, group, real, epoch, loss, gnorm, logits, valid, steps)
             progress.group, progress.epoch = gi, epoch + 1
             bar.update(1)
