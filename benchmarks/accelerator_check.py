@@ -201,19 +201,19 @@ def mfu(sizes: Sizes, state: dict) -> dict:
 def seeds_stacked_cost(sizes: Sizes, state: dict) -> dict:
     """The cost of training several seeds stacked with the folds.
 
-    The hook for when seeds exist: the project has none yet, so this reports that. When
-    ``configs/default.py`` gains its seeds field, time one fold group's epoch with 1 and
-    with N seeds stacked here (``bench.fold_scaling`` times G-model epochs).
+    The hook for the measurement: seeds (``config.num_seeds``) landed after this check
+    was written, so it reports them as present but not measured yet. To fill: time one
+    fold group's epoch with ``num_seeds`` 1 and N (``bench.fold_scaling`` times G-model
+    epochs) and report the ratio.
     """
     from configs import default  # noqa: PLC0415
 
-    config = default.get_config()
-    if "seeds" not in config and "seeds" not in config.get("train", {}):
-        return {"status": "not available", "reason": "the project has no seeds yet"}
+    if "num_seeds" not in default.get_config():
+        return {"status": "not available", "reason": "the project has no seeds"}
     return {
         "status": "not measured",
-        "reason": "seeds exist, but this check does not measure them yet "
-        "(fill accelerator_check.seeds_stacked_cost)",
+        "reason": "config.num_seeds exists, but this check does not time stacked seeds "
+        "yet (fill accelerator_check.seeds_stacked_cost)",
     }
 
 
