@@ -178,11 +178,12 @@ def exchange(name: str, value: str) -> list[str]:
     ]
 
 
-def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+def flatten_config(d: dict, prefix: str = "") -> dict[str, Any]:
+    """A nested config dict as ``{"a.b.c": value}`` (what config comparisons name)."""
     out = {}
     for k, v in d.items():
         if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
+            out.update(flatten_config(v, f"{prefix}{k}."))
         else:
             out[f"{prefix}{k}"] = v
     return out
@@ -195,7 +196,7 @@ def check_same_config(config: dict) -> None:
       PeerMismatch: on every process, naming the first process that differs from
         process 0 and its differing fields.
     """
-    mine = {k: v for k, v in _flatten(config).items() if k not in HOST_LOCAL}
+    mine = {k: v for k, v in flatten_config(config).items() if k not in HOST_LOCAL}
     values = exchange("config", json.dumps(mine, sort_keys=True, default=str))
     ref = json.loads(values[0])
     for i, text in enumerate(values[1:], 1):

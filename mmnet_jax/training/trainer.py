@@ -217,19 +217,9 @@ def resolved_config(
     }
 
 
-def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 def config_differences(old: dict, new: dict) -> list[str]:
     """Dotted keys whose values differ (ignoring fields free to change on resume)."""
-    a, b = _flatten(old), _flatten(new)
+    a, b = distributed.flatten_config(old), distributed.flatten_config(new)
     a = {k: v for k, v in _ADDED_FIELDS.items() if k in b} | a
     diffs = []
     for k in sorted(set(a) | set(b)):
