@@ -121,3 +121,17 @@ def table(header: list[str], rows: list[list]) -> list[str]:
 def ints(s: str) -> tuple[int, ...]:
     """``"4,8,32"`` -> ``(4, 8, 32)`` (an argparse type)."""
     return tuple(int(x) for x in s.split(",") if x.strip())
+
+
+def flag_ints(fv, name: str) -> tuple[int, ...] | None:
+    """A comma-separated integer list flag (``flags.DEFINE_list``) as a tuple, None when
+    unset; a bad entry is one ``error:`` line (exit 2)."""
+    from mmnet_jax import cli  # noqa: PLC0415 - absl only, no JAX
+
+    values = fv[name].value
+    if values is None:
+        return None
+    try:
+        return tuple(int(v) for v in values)
+    except ValueError:
+        cli.fail(f"--{name}: expected comma-separated integers, got {','.join(values)!r}")

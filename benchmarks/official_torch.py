@@ -572,16 +572,6 @@ def _define(fv: flags.FlagValues) -> None:
     flags.DEFINE_integer("threads", os.cpu_count(), "torch.set_num_threads", flag_values=fv)
 
 
-def _ints(fv: flags.FlagValues, name: str) -> tuple[int, ...] | None:
-    values = fv[name].value
-    if values is None:
-        return None
-    try:
-        return tuple(int(v) for v in values)
-    except ValueError:
-        cli.fail(f"--{name}: expected comma-separated integers, got {','.join(values)!r}")
-
-
 def options_from_flags(fv: flags.FlagValues) -> SimpleNamespace:
     """What :func:`run` reads, from parsed flags (raises ``cli.UserError``)."""
     if not fv.official_dir:
@@ -603,8 +593,8 @@ def options_from_flags(fv: flags.FlagValues) -> SimpleNamespace:
         md=fv.md,
         quick=fv.quick,
         image_size=fv.image_size,
-        train_batches=_ints(fv, "train_batches") or ((4, 8) if fv.quick else (4, 8, 32)),
-        eval_batches=_ints(fv, "eval_batches"),
+        train_batches=common.flag_ints(fv, "train_batches") or ((4, 8) if fv.quick else (4, 8, 32)),
+        eval_batches=common.flag_ints(fv, "eval_batches"),
         repeats=fv.repeats or (3 if fv.quick else 5),
         min_seconds=fv.min_seconds,
         data_samples=fv.data_samples or (10 if fv.quick else 20),

@@ -481,16 +481,6 @@ def _define(fv: flags.FlagValues) -> None:
     flags.DEFINE_list("sections", list(SECTIONS), ",".join(SECTIONS), flag_values=fv)
 
 
-def _ints(fv: flags.FlagValues, name: str) -> tuple[int, ...] | None:
-    values = fv[name].value
-    if values is None:
-        return None
-    try:
-        return tuple(int(v) for v in values)
-    except ValueError:
-        cli.fail(f"--{name}: expected comma-separated integers, got {','.join(values)!r}")
-
-
 def _writable(path: str | None, name: str) -> None:
     """Refuse an output path whose folder is missing before measuring for minutes."""
     if path and not pathlib.Path(path).resolve().parent.is_dir():
@@ -507,10 +497,10 @@ def options_from_flags(fv: flags.FlagValues) -> Options:
         dtypes=tuple(fv.dtype),
         image_size=fv.image_size,
         train_batch=fv.train_batch,
-        eval_batches=_ints(fv, "eval_batches"),
+        eval_batches=common.flag_ints(fv, "eval_batches"),
         conv_impls=tuple(fv.conv_impls),
         fold_image_size=fv.fold_image_size,
-        fold_counts=_ints(fv, "fold_counts"),
+        fold_counts=common.flag_ints(fv, "fold_counts"),
         fold_loops=tuple(fv.fold_loops) if fv.fold_loops else None,
         fold_batch=fv.fold_batch,
         fold_clips_per_subject=fv.fold_clips_per_subject,
