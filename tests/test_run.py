@@ -25,6 +25,7 @@ from mmnet_jax import checkpoint, frames
 from mmnet_jax import data as data_lib
 from mmnet_jax import results as results_lib
 from mmnet_jax.training import run_checkpoints, trainer
+from tests import trainer_utils as tu
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Small enough to compile and train in seconds; enough epochs for a mid-run kill.
@@ -41,14 +42,7 @@ OVERRIDES = {
 
 
 def _config(data_dir, **extra):
-    config = synthetic.get_config()
-    for key, value in {**OVERRIDES, "data.data_dir": str(data_dir), **extra}.items():
-        node = config
-        *parents, leaf = key.split(".")
-        for p in parents:
-            node = node[p]
-        node[leaf] = value
-    return config
+    return tu.synthetic_config(data_dir, {**OVERRIDES, **extra})
 
 
 def _cli(workdir, data_dir, **extra):

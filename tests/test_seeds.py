@@ -20,9 +20,9 @@ import sys
 import numpy as np
 import pytest
 
-from configs import synthetic
 from mmnet_jax import data as data_lib
 from mmnet_jax.training import trainer
+from tests import trainer_utils as tu
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OVERRIDES = {
@@ -42,14 +42,7 @@ SUBJECTS = ["s01", "s02", "s03"]
 
 
 def _config(data_dir, **extra):
-    config = synthetic.get_config()
-    for key, value in {**OVERRIDES, "data.data_dir": str(data_dir), **extra}.items():
-        node = config
-        *parents, leaf = key.split(".")
-        for p in parents:
-            node = node[p]
-        node[leaf] = value
-    return config
+    return tu.synthetic_config(data_dir, {**OVERRIDES, **extra})
 
 
 def _npz(workdir):

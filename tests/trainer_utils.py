@@ -60,3 +60,18 @@ def model_config(classes=3, drop_path=0.0) -> MMNetConfig:
 
 def plan_of(data):
     return make_plan(data.subjects)
+
+
+def synthetic_config(data_dir, overrides: dict):
+    """``configs/synthetic.py``'s config with dotted-key ``overrides`` (``"train.epochs"``)
+    and the data in ``data_dir``."""
+    from configs import synthetic  # noqa: PLC0415
+
+    config = synthetic.get_config()
+    for key, value in {**overrides, "data.data_dir": str(data_dir)}.items():
+        node = config
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node[p]
+        node[leaf] = value
+    return config
