@@ -13,11 +13,11 @@ are lower (the report shows both). ``runlocal`` shrinks the run (112 px, 3 folds
 
 ``classes=3`` is the official ``CASME2_3.py`` recipe: PC depth 3, MLP ratio 2,
 drop-path 0.3, weight decay 0.7, 99 epochs, batch 24, rotation 4 degrees, crop padding 4,
-and its 5-way head on the 3 classes (``head_classes=5``; ``:classes=3,head=3`` for a
-3-way head). Not yet as official: its temporal jitter (onset + 0.2 (apex - onset) / 4,
-apex up to 0.15 (offset - apex) / 4 after the apex) needs frames after the apex, which
-the records do not hold yet; the 5-class ranges are used. Full table: default.py and
-the README's "Train" section.
+its temporal jitter (``augment.jitter="3class"``: onset from [onset, onset + 0.2 (apex -
+onset) / 4], apex from [apex - 0.15 (apex - onset) / 4, apex + 0.15 (offset - apex) / 4],
+frames after the apex included, as the records of builder 2.0.0 store them), and its
+5-way head on the 3 classes (``head_classes=5``; ``:classes=3,head=3`` for a 3-way
+head). Full table: default.py and the README's "Train" section.
 """
 
 from configs import default
@@ -29,7 +29,7 @@ def get_config(arg: str | None = None):
     config.data.name = "casme2"
     if args.classes == 3:
         # The official 3-class script: PC depth 3, MLP ratio 2, drop-path 0.3, wd 0.7,
-        # 99 epochs, batch 24, rotation 4 degrees, crop padding 4.
+        # 99 epochs, batch 24, rotation 4 degrees, crop padding 4, its temporal jitter.
         config.data.builder_config = "3class"
         config.model.pc_depth = 3
         config.model.pc_mlp_ratio = 2.0
@@ -39,6 +39,7 @@ def get_config(arg: str | None = None):
         config.train.batch_size = 24
         config.augment.rotation_deg = 4.0
         config.augment.crop_padding = 4
+        config.augment.jitter = "3class"
         # The official script's 5-way head on the 3 classes, by default: the model the
         # paper trained (same parameters, softmax over 5; its converted weights load
         # into it). head=3 gives one output per class instead.

@@ -16,7 +16,8 @@ AdamW 8e-4, wd 0.6, all params         ``train.*`` the same
 lr x0.987 for 50 epochs, 74 epochs     the same, per epoch of each fold's own steps
 batch 32, drop_last off                ``train.schedule="per_fold"``: ceil(n/B) steps
 normalise, then flip/rot 3/crop pad 15 the same, fill 0 = mean colour (``augment``)
-jitter 0.15 (apex - onset) / 4         the same, capped at 4 stored neighbours
+jitter 0.15 (apex - onset) / 4         ``augment.jitter="5class"``: the same, capped
+                                       at the 4 stored neighbours (build report)
 init as the official modules           the same (``models/``)
 PIL bilinear resize at load            INTER_AREA when preparing (measured gap: README)
 best test epoch per subject            a pre-declared epoch (``eval.epoch``)
@@ -85,6 +86,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.augment.rotation_deg = 3.0
     config.augment.crop_padding = 15
     config.augment.temporal_jitter = True
+    # Whose temporal-jitter ranges: "5class" (CASME2_5.py: onset and apex each up to
+    # 0.15 (apex - onset) / 4 inwards) or "3class" (CASME2_3.py: onset up to
+    # 0.2 (apex - onset) / 4, apex also up to 0.15 (offset - apex) / 4 after it).
+    config.augment.jitter = "5class"
 
     # Honest evaluation: metrics at this pre-declared epoch (-1: the last), never the
     # best epoch on the test subject.

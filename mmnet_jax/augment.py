@@ -21,7 +21,9 @@ i.e. the ImageNet mean colour, not black. Frames are stored as uint8; each outpu
 is one gather from the stored frame, then normalised, then replaced by 0 where it is fill.
 
 Temporal jitter picks the onset and apex frames among the stored neighbours (see
-:func:`training_batch` and ``tfds_builders.clip_features``).
+:func:`training_batch` and ``tfds_builders.clip_features``), over the ranges of the
+official script named by :attr:`AugmentConfig.jitter`
+(:func:`mmnet_jax.frames.official_jitter`).
 """
 
 from __future__ import annotations
@@ -37,12 +39,19 @@ from mmnet_jax import frames
 @dataclasses.dataclass(frozen=True)
 class AugmentConfig:
     """The training augmentation (official: flip, 3 degrees, padding 15 for 5 classes;
-    4 degrees, padding 4 for 3 classes; temporal jitter on)."""
+    4 degrees, padding 4 for 3 classes; temporal jitter on, over the ranges of the
+    script named by ``jitter``: ``"5class"`` or ``"3class"``, see
+    :func:`mmnet_jax.frames.official_jitter`)."""
 
     flip: bool = True
     rotation_deg: float = 3.0
     crop_padding: int = 15
     temporal_jitter: bool = True
+    jitter: str = "5class"
+
+    def __post_init__(self):
+        if self.jitter not in frames.JITTER_RECIPES:
+            raise ValueError(f"jitter must be one of {frames.JITTER_RECIPES}, got {self.jitter!r}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,6 +18,8 @@ import cv2
 import numpy as np
 import tensorflow_datasets as tfds
 
+from mmnet_jax import frames
+
 log = logging.getLogger(__name__)
 
 
@@ -75,13 +77,20 @@ class ClipArrays:
     """All clips of a dataset, sorted by id.
 
     Attributes:
-      onset_frames, apex_frames: (N, K, S, S, 3) uint8; element 0 is the labelled frame,
-        element i the i-th temporal-jitter neighbour.
-      jitter: (N,) int32, usable neighbours per clip.
+      onset_frames: (N, K, S, S, 3) uint8; element 0 is the labelled onset, element i
+        frame ``onset + i`` (up to what is stored; ``tfds_builders.clip_features``).
+      apex_frames: (N, K2, S, S, 3) uint8; element 0 is the labelled apex, element
+        ``i < K`` frame ``apex - i``; records with frames after the apex have
+        ``K2 = 2K - 1`` and element ``K - 1 + i`` is frame ``apex + i``.
+      jitter: (N,) or (N, 3) int32 temporal-jitter ranges: (after onset, before apex,
+        after apex); (N,) is the same range for the first two and none after the apex.
       labels: (N,) int32.
       subjects, ids, sources: (N,) str.
       class_names: label names in label order.
       dataset: what was loaded (builder name and config).
+      bounds: (N, 3) int32 onset, apex, offset frame numbers (None for arrays made in
+        memory: then ``jitter`` is used as given).
+      stored: (N, 3) int32 neighbours stored on each side, as ``jitter`` (None likewise).
     """
 
     onset_frames: np.ndarray
@@ -93,6 +102,8 @@ class ClipArrays:
     sources: np.ndarray
     class_names: list[str]
     dataset: str
+    bounds: np.ndarray | None = None
+    stored: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -105,17 +116,65 @@ class ClipArrays:
         counts = np.bincount(self.labels, minlength=len(self.class_names))
         return {n: int(c) for n, c in zip(self.class_names, counts, strict=True)}
 
+    def for_jitter(self, recipe: str | None) -> ClipArrays:
+        """The arrays training needs under an official temporal-jitter recipe.
+
+        ``jitter`` becomes the recipe's (N, 3) ranges
+        (:func:`mmnet_jax.frames.official_jitter`) capped by the stored frames, and
+        ``apex_frames`` keeps only the frames those ranges reach (the frames after the
+        apex are dropped when the recipe draws none). ``None`` (no temporal jitter) keeps
+        only the labelled frames. Arrays made in memory (no ``bounds``) are returned as
+        they are.
+
+        Raises:
+          DatasetError: the recipe draws frames after the apex and the records hold none
+            (prepared by a builder version before the 3-class jitter).
+        """
+        if recipe is None:
+            return dataclasses.replace(
+                self,
+                onset_frames=self.onset_frames[:, :1],
+                apex_frames=self.apex_frames[:, :1],
+                jitter=np.zeros((len(self), 3), np.int32),
+            )
+        if self.bounds is None or self.stored is None:
+            return self
+        k = self.onset_frames.shape[1]
+        official = np.asarray(
+            [frames.official_jitter(*b, recipe) for b in self.bounds.tolist()], np.int32
+        ).reshape(-1, 3)
+        after = bool(official[:, 2].any())
+        if after and self.apex_frames.shape[1] < 2 * k - 1:
+            raise DatasetError(
+                f"{self.dataset}: the {recipe} temporal jitter draws frames after the apex "
+                "and these records hold none (prepared by an older builder version): "
+                "prepare the dataset again with python -m mmnet_jax.prepare"
+            )
+        ranges = np.minimum(official, self.stored)
+        capped = int((official > self.stored).any(axis=1).sum())
+        if capped:
+            log.info(
+                "%s: %d of %d clips' %s jitter ranges are wider than the stored frames "
+                "and are capped to them (see the build report's notes)",
+                self.dataset,
+                capped,
+                len(self),
+                recipe,
+            )
+        apex = self.apex_frames if after else self.apex_frames[:, :k]
+        return dataclasses.replace(self, apex_frames=apex, jitter=ranges)
+
     def resized(self, size: int) -> ClipArrays:
         """A copy with every frame resized to ``size`` (area interpolation)."""
         if size == self.image_size:
             return self
 
-        def rs(frames):
-            flat = frames.reshape(-1, *frames.shape[2:])
+        def rs(stack):
+            flat = stack.reshape(-1, *stack.shape[2:])
             out = np.stack(
                 [cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in flat]
             )
-            return out.reshape(*frames.shape[:2], size, size, 3)
+            return out.reshape(*stack.shape[:2], size, size, 3)
 
         return dataclasses.replace(
             self, onset_frames=rs(self.onset_frames), apex_frames=rs(self.apex_frames)
@@ -132,6 +191,19 @@ def from_data_source(source, class_names: list[str], dataset: str) -> ClipArrays
     if not records:
         raise ValueError(f"{dataset}: the prepared split has no records")
     records.sort(key=lambda r: _text(r["id"]))
+    bounds = np.asarray([[r["onset"], r["apex"], r["offset"]] for r in records], np.int32)
+    onset_numbers = np.stack([np.asarray(r["onset_frame_numbers"]) for r in records])
+    apex_numbers = np.stack([np.asarray(r["apex_frame_numbers"]) for r in records])
+    k = onset_numbers.shape[1]
+    after = apex_numbers[:, k:].max(axis=1) if apex_numbers.shape[1] > k else bounds[:, 1]
+    stored = np.stack(
+        [
+            onset_numbers.max(axis=1) - bounds[:, 0],
+            bounds[:, 1] - apex_numbers[:, :k].min(axis=1),
+            after - bounds[:, 1],
+        ],
+        axis=1,
+    ).astype(np.int32)
     return ClipArrays(
         onset_frames=np.stack([np.stack(r["onset_frames"]) for r in records]).astype(np.uint8),
         apex_frames=np.stack([np.stack(r["apex_frames"]) for r in records]).astype(np.uint8),
@@ -142,6 +214,8 @@ def from_data_source(source, class_names: list[str], dataset: str) -> ClipArrays
         sources=np.asarray([_text(r["source"]) for r in records]),
         class_names=list(class_names),
         dataset=dataset,
+        bounds=bounds,
+        stored=stored,
     )
 
 

@@ -1,6 +1,7 @@
-"""Frames, once for the whole project: file lookup by number, decoding, resizing, and the
-model's normalisation. The dataset builders, training, prediction, export and explain all
-use these functions, so a frame is read the same way everywhere.
+"""Frames, once for the whole project: file lookup by number, decoding, resizing, the
+model's normalisation, and the official temporal jitter's ranges (which frames near the
+onset and apex a training sample may use). The dataset builders, training, prediction,
+export and explain all use these functions, so a frame is read the same way everywhere.
 
 Frames are face crops, RGB uint8, square, NHWC. The model takes them scaled to [0, 1]
 and normalised with the ImageNet mean and std, float32.
@@ -246,3 +247,27 @@ def load_frames(
 
 def _quiet(message: str) -> None:
     del message
+
+
+# The official scripts' temporal-jitter ranges, by script (see official_jitter).
+JITTER_RECIPES = ("5class", "3class")
+
+
+def official_jitter(onset: int, apex: int, offset: int, recipe: str) -> tuple[int, int, int]:
+    """How far the official temporal jitter may move each frame of a clip:
+    ``(onset forward, apex backward, apex forward)``, in frames.
+
+    ``"5class"`` (``CASME2_5.py``): onset from ``[onset, onset + int(0.15 (apex - onset)
+    / 4)]``, apex from ``[apex - int(0.15 (apex - onset) / 4), apex]``. ``"3class"``
+    (``CASME2_3.py``): onset from ``[onset, onset + int(0.2 (apex - onset) / 4)]``, apex
+    from ``[apex - int(0.15 (apex - onset) / 4), apex + int(0.15 (offset - apex) / 4)]``.
+    The same Python float expressions as the scripts, so the same integers; never
+    negative (a clip whose apex is not inside [onset, offset] gets 0 on that side).
+    """
+    if recipe not in JITTER_RECIPES:
+        raise ValueError(f"jitter must be one of {JITTER_RECIPES}, got {recipe!r}")
+    rise, fall = max(0, apex - onset), max(0, offset - apex)
+    before = int(0.15 * rise / 4)
+    if recipe == "5class":
+        return before, before, 0
+    return int(0.2 * rise / 4), before, int(0.15 * fall / 4)

@@ -157,7 +157,8 @@ def _define(fv: flags.FlagValues) -> None:
     flags.DEFINE_integer(
         "frames_per_side",
         None,
-        "frames stored on the onset side and on the apex side (default 5)",
+        "K: the labelled onset and apex plus up to K - 1 temporal-jitter neighbours after "
+        "the onset, before the apex and after the apex (default 5)",
         lower_bound=1,
         flag_values=fv,
     )

@@ -437,7 +437,10 @@ def _config_section(resolved: dict, results: dict) -> list[str]:
         aug_parts.append(f"flip {'on' if aug.get('flip') else 'off'}")
         aug_parts.append(f"rotation ±{aug.get('rotation_deg', 0)}°")
         aug_parts.append(f"crop padding {aug.get('crop_padding', 0)} px")
-        aug_parts.append(f"temporal jitter {'on' if aug.get('temporal_jitter') else 'off'}")
+        jitter = (
+            f"on ({aug.get('jitter', '5class')} ranges)" if aug.get("temporal_jitter") else "off"
+        )
+        aug_parts.append(f"temporal jitter {jitter}")
     image_size = mc.get("image_size", run.get("data", {}).get("image_size", "?"))
     steps = ""
     if "steps_per_epoch" in train:

@@ -152,7 +152,7 @@ def test_casme2_five_classes(tmp_path):
         "| weight decay | 0.6 |",
         "| image size | 224 px |",
         "official 5-class variant",
-        "temporal jitter on",
+        "temporal jitter on (5class ranges)",
         "| seed | 0 |",
         "1 h 02 min 04 s",
         "53.8 s over 2 compiled epoch programs",

@@ -92,6 +92,15 @@ def test_eval_epoch_out_of_range(tmp_path):
     assert line.startswith("error: config.eval.epoch=11 is outside 1..10")
 
 
+def test_unknown_choice_is_one_line(tmp_path, data_dir):
+    proc = train(
+        "--config", "configs/synthetic.py", "--workdir", str(tmp_path / "w"), *TINY,
+        f"--config.data.data_dir={data_dir}", "--config.augment.jitter=4class",
+    )  # fmt: skip
+    line = one_error_line(proc)
+    assert line == "error: config.augment: jitter must be one of ('5class', '3class'), got '4class'"
+
+
 def test_workdir_is_a_file(tmp_path):
     path = tmp_path / "a_file"
     path.write_text("x")

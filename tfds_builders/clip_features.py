@@ -8,12 +8,20 @@ Each record holds what LOSO training needs and nothing that ties it to a local p
 - ``label``: the builder config's ``ClassLabel``.
 - ``onset``, ``apex``, ``offset``: frame numbers as in the sheet (``apex`` estimated when
   ``apex_estimated`` is true: the middle of onset..offset).
-- ``onset_frames``: ``frames_per_side`` face frames, RGB uint8, ``image_size`` square.
-  Element ``i`` is frame ``onset + min(i, jitter)``.
-- ``apex_frames``: likewise, element ``i`` is frame ``apex - min(i, jitter)``.
-- ``jitter``: how many neighbours the official temporal jitter may draw from on each
-  side: ``min(frames_per_side - 1, int(0.15 * (apex - onset) / 4))``. Element 0 of each
-  sequence is the labelled frame; training draws an index in ``[0, jitter]``.
+- ``onset_frames``: ``frames_per_side`` (K) face frames, RGB uint8, ``image_size``
+  square. Element ``i`` is frame ``onset + min(i, n_onset)``.
+- ``apex_frames``: ``2K - 1`` frames. Element ``i < K`` is frame ``apex - min(i,
+  n_before)`` (element 0 the labelled apex); element ``K - 1 + i`` (``i >= 1``) is frame
+  ``apex + min(i, n_after)``, after the apex.
+- ``n_onset, n_before, n_after`` (:func:`stored_neighbours`): the widest range any
+  official script's temporal jitter draws from on that side
+  (:func:`mmnet_jax.frames.official_jitter`: 3-class ``int(0.2 (apex - onset) / 4)``
+  after the onset; ``int(0.15 (apex - onset) / 4)`` before the apex; 3-class
+  ``int(0.15 (offset - apex) / 4)`` after it), each capped at ``K - 1``; frames after the
+  apex stop at the first one missing on disk. Training caps the script's range by what
+  is stored (``mmnet_jax.data``).
+- ``jitter``: the 5-class range, ``min(K - 1, int(0.15 (apex - onset) / 4))`` (kept
+  for readers of 1.x records).
 - ``onset_frame_numbers``, ``apex_frame_numbers``: the frame number of each stored frame.
 
 The release builders (``provenance=True``) add how each clip was prepared:
@@ -36,30 +44,100 @@ cancel between onset and apex, and the motion signal is a few grey levels).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Container
 
 import cv2
 import numpy as np
 import tensorflow_datasets as tfds
 
+from mmnet_jax import frames
+
 DEFAULT_IMAGE_SIZE = 224
-# The official jitter draws at most int(0.15 * (apex - onset) / 4) frames away: 3 for a
-# CASME II clip of 80 frames from onset to apex. Five frames per side cover almost all.
+# Neighbours stored per side (K - 1 = 4): the official jitter moves a frame at most
+# int(0.2 (apex - onset) / 4) frames (3-class onset), 4 for up to 99 frames from onset to
+# apex. On the released sheets: CASME II (2019-07-01) at most 88 frames onset to apex and
+# 102 apex to offset, SAMM at most 96 and 81, so no range is capped; CAS(ME)^3 part A
+# (30 fps) at most 10 onset to apex, but some offsets lie hundreds of frames after the
+# apex, so 15 of 686 clips have a 3-class after-apex range over 4. A capped clip draws
+# from the stored frames and is noted in the build report.
 DEFAULT_FRAMES_PER_SIDE = 5
+# The release note of the builder versions that first store this layout.
+AFTER_APEX_RELEASE_NOTE = (
+    "Records hold frames after the apex (apex_frames and apex_frame_numbers: 2K - 1, "
+    "element K - 1 + i is apex + i) and the onset side covers the 3-class jitter's range "
+    "(int(0.2 (apex - onset) / 4)), for the official 3-class temporal jitter; a range "
+    "wider than the stored frames is noted in the build report."
+)
+
+
+def stored_neighbours(
+    onset: int,
+    apex: int,
+    offset: int,
+    frames_per_side: int,
+    on_disk: Container[int] | None = None,
+) -> tuple[int, int, int]:
+    """``(after onset, before apex, after apex)``: the widest range of any official
+    jitter recipe on each side, capped at ``frames_per_side - 1``.
+
+    ``on_disk``: the frame numbers present; frames after the apex are optional and stop
+    at the first one missing (the caller checks the others).
+    """
+    ranges = [frames.official_jitter(onset, apex, offset, r) for r in frames.JITTER_RECIPES]
+    n_onset, n_before, n_after = (
+        min(frames_per_side - 1, max(side)) for side in zip(*ranges, strict=True)
+    )
+    if on_disk is not None:
+        n_after = next((a for a in range(n_after) if apex + a + 1 not in on_disk), n_after)
+    return n_onset, n_before, n_after
 
 
 def jitter_range(onset: int, apex: int, frames_per_side: int) -> int:
-    """Neighbours the official temporal jitter samples from, capped by what is stored."""
-    return int(max(0, min(frames_per_side - 1, int(0.15 * (apex - onset) / 4))))
+    """The 5-class range (the record's ``jitter``), capped by what is stored."""
+    return min(frames_per_side - 1, frames.official_jitter(onset, apex, apex, "5class")[0])
 
 
-def onset_frame_numbers(onset: int, apex: int, frames_per_side: int) -> list[int]:
-    j = jitter_range(onset, apex, frames_per_side)
-    return [onset + min(i, j) for i in range(frames_per_side)]
+def frame_numbers(
+    onset: int,
+    apex: int,
+    offset: int,
+    frames_per_side: int,
+    on_disk: Container[int] | None = None,
+) -> tuple[list[int], list[int]]:
+    """The frame numbers a record stores: ``(onset side (K), apex side (2K - 1))`` (see
+    :func:`stored_neighbours` for ``on_disk``)."""
+    k = frames_per_side
+    n_onset, n_before, n_after = stored_neighbours(onset, apex, offset, k, on_disk)
+    onset_numbers = [onset + min(i, n_onset) for i in range(k)]
+    apex_numbers = [apex - min(i, n_before) for i in range(k)]
+    apex_numbers += [apex + min(i, n_after) for i in range(1, k)]
+    return onset_numbers, apex_numbers
 
 
-def apex_frame_numbers(onset: int, apex: int, frames_per_side: int) -> list[int]:
-    j = jitter_range(onset, apex, frames_per_side)
-    return [apex - min(i, j) for i in range(frames_per_side)]
+def jitter_note(
+    onset: int,
+    apex: int,
+    offset: int,
+    frames_per_side: int,
+    on_disk: Container[int] | None = None,
+) -> str | None:
+    """A build-report note when an official jitter range is wider than what a record
+    stores (None when every range fits): training draws from the stored frames only."""
+    stored = stored_neighbours(onset, apex, offset, frames_per_side, on_disk)
+    ranges = [frames.official_jitter(onset, apex, offset, r) for r in frames.JITTER_RECIPES]
+    widest = [max(side) for side in zip(*ranges, strict=True)]
+    sides = ("after the onset", "before the apex", "after the apex")
+    short = [
+        f"{side} {w} (stored {s})"
+        for side, w, s in zip(sides, widest, stored, strict=True)
+        if w > s
+    ]
+    if not short:
+        return None
+    hint = ""
+    if max(widest) > frames_per_side - 1:
+        hint = f"; --frames_per_side {max(widest) + 1} stores them all"
+    return f"temporal jitter capped to the stored frames: {', '.join(short)}{hint}"
 
 
 def clip_features(
@@ -71,8 +149,10 @@ def clip_features(
     """The ``FeaturesDict`` of one clip record (see the module docstring); ``provenance``
     adds ``face_alignment`` and ``apex_method`` (the release builders)."""
     image = tfds.features.Image(shape=(image_size, image_size, 3), encoding_format="png")
-    frames = tfds.features.Sequence(image, length=frames_per_side)
-    numbers = tfds.features.Sequence(np.int32, length=frames_per_side)
+    onset_frames = tfds.features.Sequence(image, length=frames_per_side)
+    apex_frames = tfds.features.Sequence(image, length=2 * frames_per_side - 1)
+    onset_numbers = tfds.features.Sequence(np.int32, length=frames_per_side)
+    apex_numbers = tfds.features.Sequence(np.int32, length=2 * frames_per_side - 1)
     extra = {"face_alignment": tfds.features.Text(), "apex_method": tfds.features.Text()}
     return tfds.features.FeaturesDict(
         {
@@ -89,10 +169,10 @@ def clip_features(
             "offset": np.int32,
             "apex_estimated": np.bool_,
             "jitter": np.int32,
-            "onset_frames": frames,
-            "apex_frames": frames,
-            "onset_frame_numbers": numbers,
-            "apex_frame_numbers": numbers,
+            "onset_frames": onset_frames,
+            "apex_frames": apex_frames,
+            "onset_frame_numbers": onset_numbers,
+            "apex_frame_numbers": apex_numbers,
         }
     )
 
@@ -135,8 +215,14 @@ class ClipRecord:
 
     def to_example(self, frames_per_side: int) -> tuple[str, dict]:
         """The ``(key, example)`` pair a builder's ``_generate_examples`` yields."""
-        if len(self.onset_frames) != frames_per_side or len(self.apex_frames) != frames_per_side:
-            raise ValueError(f"{self.key}: expected {frames_per_side} frames per side")
+        if len(self.onset_frames) != frames_per_side or len(self.apex_frames) != (
+            2 * frames_per_side - 1
+        ):
+            raise ValueError(
+                f"{self.key}: expected {frames_per_side} onset-side and "
+                f"{2 * frames_per_side - 1} apex-side frames, got {len(self.onset_frames)} "
+                f"and {len(self.apex_frames)}"
+            )
         example = {
             "id": self.key,
             "subject": self.subject,

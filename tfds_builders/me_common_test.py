@@ -148,7 +148,7 @@ def test_face_box_from_onset_applied_to_all_frames(tmp_path, monkeypatch):
     plan = me_common.ClipPlan(clip, "happiness", epath.Path(folder), 1, 5, 5, False, [], [])
     record = me_common.load_record(plan, config, me_common.FolderIndex())
     assert calls == [10]  # one detection, on the onset frame
-    assert record.onset_numbers == [1, 1] and record.apex_numbers == [5, 5]
+    assert record.onset_numbers == [1, 1] and record.apex_numbers == [5, 5, 5]
     np.testing.assert_array_equal(record.onset_frames[0], np.full((20, 20, 3), 201, np.uint8))
     np.testing.assert_array_equal(record.apex_frames[0], np.full((20, 20, 3), 205, np.uint8))
     assert plan.notes == []

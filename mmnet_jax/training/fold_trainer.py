@@ -186,6 +186,9 @@ class FoldTrainer:
         per fold of ``plan``, trained with ``seed``, no validation subjects)."""
         self.model_config = model_config
         self.s = settings
+        # Only the frames this augmentation draws, with its jitter recipe's ranges.
+        aug = settings.augment
+        data = data.for_jitter(aug.jitter if aug.temporal_jitter else None)
         self.data = data
         self.plan = plan
         self.seed = seed

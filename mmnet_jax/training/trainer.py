@@ -96,7 +96,8 @@ def from_config(cls: type[_T], section: ml_collections.ConfigDict, where: str, *
 
     Raises:
       RunConfigError: the section has a key that is not a field, a field without a
-        default is missing, or a value does not convert to its field's type.
+        default is missing, a value does not convert to its field's type, or the
+        dataclass refuses a value (e.g. an unknown choice).
     """
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
@@ -117,7 +118,10 @@ def from_config(cls: type[_T], section: ml_collections.ConfigDict, where: str, *
                 raise RunConfigError(f"{where}.{name}={section[name]!r}: {e}") from None
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise RunConfigError(f"{where}.{name} is missing ({cls.__name__} needs it)")
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ValueError as e:  # the dataclass's own check of a value (e.g. a choice)
+        raise RunConfigError(f"{where}: {e}") from None
 
 
 def model_config(

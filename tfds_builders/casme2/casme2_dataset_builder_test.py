@@ -39,7 +39,8 @@ def test_5class_records_and_labels(built_5class):
     assert clip["emotion"] == b"happiness" and not clip["apex_estimated"]
     assert (clip["onset"], clip["apex"], clip["offset"], clip["jitter"]) == (10, 40, 44, 1)
     assert list(clip["onset_frame_numbers"]) == [10, 11, 11, 11, 11]
-    assert list(clip["apex_frame_numbers"]) == [40, 39, 39, 39, 39]
+    # 0.15 (44 - 40) / 4 < 1: no frame after the apex to draw; its slots repeat the apex.
+    assert list(clip["apex_frame_numbers"]) == [40, 39, 39, 39, 39, 40, 40, 40, 40]
     frames = np.asarray(clip["onset_frames"])
     assert frames.shape == (5, 32, 32, 3) and frames.dtype == np.uint8
     # The synthetic square moves with the frame number: onset and apex frames differ.
@@ -89,7 +90,7 @@ def test_5class_report(built_5class):
     )
     assert report["labels"]["surprise"] == 2
     assert report["sources"]["casme2"]["frames"].endswith("Cropped")
-    assert str(builder.data_dir).endswith("casme2/5class_32px/1.1.0")
+    assert str(builder.data_dir).endswith(f"casme2/5class_32px/{builder.VERSION}")
 
 
 def test_3class(tmp_path):
@@ -106,8 +107,8 @@ def test_other_frames_per_side(tmp_path):
     )
     assert builder.builder_config.name == "5class_16px_2f"
     clip = t.by_id(records)["sub01/EP02_01f"]
-    assert np.asarray(clip["apex_frames"]).shape == (2, 16, 16, 3)
-    assert list(clip["apex_frame_numbers"]) == [40, 39]
+    assert np.asarray(clip["apex_frames"]).shape == (3, 16, 16, 3)
+    assert list(clip["apex_frame_numbers"]) == [40, 39, 40]
 
 
 def test_strict_fails_on_first_bad_clip(tmp_path):

@@ -69,13 +69,14 @@ MAP_3 = {k: v for k, v in MAP_4.items() if v != "others"}
 class Builder(me_common.ClipBuilder):
     """CAS(ME)^3 part A micro clips: onset-side and apex-side colour frames."""
 
-    VERSION = tfds.core.Version("2.0.0")
+    VERSION = tfds.core.Version("3.0.0")
     RELEASE_NOTES = {
         "1.0.0": "Initial release.",
         "2.0.0": "Faces aligned by default (face_align: landmarks of the onset frame, eyes "
         "levelled, square crop, one transform per clip; 1.0.0 stored full frames, now "
         "face_crop=False); records gain face_alignment (JSON: the one "
         "face transform of the clip) and apex_method (how the apex was chosen).",
+        "3.0.0": me_common.AFTER_APEX_RELEASE_NOTE,
     }
     HOMEPAGE = "http://casme.psych.ac.cn/casme/e4"
     LAYOUT = LAYOUT

@@ -51,7 +51,7 @@ def test_4class_and_3class(tmp_path):
 def test_faces_aligned_by_default_and_the_fake_frames_reported(tmp_path):
     builder, records, report = t.build("casme3/3class", t.dummy_data("casme3"), tmp_path)
     assert builder.builder_config.crop_mode == "aligned"
-    assert builder.data_dir.endswith("3class_32px/2.0.0")
+    assert builder.data_dir.endswith(f"3class_32px/{builder.VERSION}")
     # The dummy frames hold no face: kept as full frames, one note per written clip.
     assert report["preparation"]["face_alignment"] == {"full frame": len(records)}
     assert sorted(n["id"] for n in report["notes"]) == t.ids(records)

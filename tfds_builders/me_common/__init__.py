@@ -34,6 +34,7 @@ Strict mode (builder kwarg ``strict=True`` or environment ``MMNET_TFDS_STRICT=1`
 data, naming the clip and the file.
 """
 
+from tfds_builders.clip_features import AFTER_APEX_RELEASE_NOTE
 from tfds_builders.me_common.builder import ClipBuilder
 from tfds_builders.me_common.cells import (
     cell_text,
@@ -112,6 +113,7 @@ from tfds_builders.me_common.sources import (
 )
 
 __all__ = [
+    "AFTER_APEX_RELEASE_NOTE",
     "APEX_METHODS",
     "NO_APEX_SPOTTED",
     "NO_FACE_FOUND",

@@ -176,9 +176,10 @@ def check_clip(
         problems[-1].detail += f"; apex set to {apex}"
     assert apex is not None
 
-    needed = cf.onset_frame_numbers(onset, apex, config.frames_per_side) + cf.apex_frame_numbers(
-        onset, apex, config.frames_per_side
+    onset_numbers, apex_numbers = cf.frame_numbers(
+        onset, apex, offset, config.frames_per_side, on_disk=frames
     )
+    needed = onset_numbers + apex_numbers
     missing = sorted({n for n in needed if n not in frames})
     if missing:
         return skip(

@@ -129,10 +129,10 @@ def _spot(
     clip = [transform(read(n)) if transform else read(n) for n in span]
     found = spot.spot_apex(clip, 0, len(clip) - 1, config.apex_method)
     apex = span[found.apex]
-    fps = config.frames_per_side
-    needed = cf.onset_frame_numbers(plan.onset, apex, fps) + cf.apex_frame_numbers(
-        plan.onset, apex, fps
+    onset_numbers, apex_numbers = cf.frame_numbers(
+        plan.onset, apex, plan.offset, config.frames_per_side, on_disk=available
     )
+    needed = onset_numbers + apex_numbers
     if apex == plan.onset:
         plan.notes.append(f"apex spotting found no motion: middle frame {plan.apex} kept")
         return
@@ -192,8 +192,14 @@ def load_record(
     if not plan.clip.apex_annotated and config.apex_method != "middle":
         span = [n for n in sorted(frames) if plan.onset <= n <= plan.offset]
         _spot(plan, config, span, read, transform, frames)
-    onset_numbers = cf.onset_frame_numbers(plan.onset, plan.apex, config.frames_per_side)
-    apex_numbers = cf.apex_frame_numbers(plan.onset, plan.apex, config.frames_per_side)
+    onset_numbers, apex_numbers = cf.frame_numbers(
+        plan.onset, plan.apex, plan.offset, config.frames_per_side, on_disk=frames
+    )
+    capped = cf.jitter_note(
+        plan.onset, plan.apex, plan.offset, config.frames_per_side, on_disk=frames
+    )
+    if capped:
+        plan.notes.append(capped)
     size = config.image_size
     sized = {}
     for n in onset_numbers + apex_numbers:

@@ -292,7 +292,7 @@ def find_releases(manual_dir: epath.Path) -> list[tuple[me_common.Source, list[d
 class Builder(me_common.ClipBuilder):
     """MEGC 2019 composite clips, one record per listed clip of the three releases."""
 
-    VERSION = tfds.core.Version("3.0.0")
+    VERSION = tfds.core.Version("4.0.0")
     RELEASE_NOTES = {
         "1.0.0": "Initial release.",
         "2.0.0": "3class is the challenge's official list (442 clips: CASME II 145, SAMM "
@@ -304,6 +304,7 @@ class Builder(me_common.ClipBuilder):
         "Haar box of 2.0.0); apex_method selects SMIC apex spotting (default: middle "
         "frame, as before); records gain face_alignment (JSON: the one "
         "face transform of the clip) and apex_method (how the apex was chosen).",
+        "4.0.0": me_common.AFTER_APEX_RELEASE_NOTE,
     }
     HOMEPAGE = "https://facial-micro-expressiongc.github.io/MEGC2019/"
     EXPECTED_FILES = (

@@ -269,7 +269,7 @@ def test_all_442_listed_clips_are_found_and_labelled_as_listed(tmp_path):
             "smic_s7/s7_ne_01",
         ]
     }
-    assert builder.data_dir.endswith("3class_8px_1f_noalign/3.0.0")
+    assert builder.data_dir.endswith(f"3class_8px_1f_noalign/{builder.VERSION}")
 
 
 def test_a_missing_release_clip_is_named_with_the_count_of_the_others(tmp_path):
@@ -327,7 +327,7 @@ def _check_sheets(builder, records, report):
 
 def test_3class_sheets(tmp_path):
     built = t.build("megc2019", t.dummy_data("megc2019"), tmp_path, config=megc.SHEETS_CONFIG)
-    assert built[0].data_dir.endswith("3class_sheets_32px/3.0.0")
+    assert built[0].data_dir.endswith(f"3class_sheets_32px/{built[0].VERSION}")
     _check_sheets(*built)
 
 

@@ -46,12 +46,13 @@ MAP_4 = {name: name for name in CLASSES_4}
 class Builder(me_common.ClipBuilder):
     """MMEW micro clips: onset-side and apex-side frames, one record per sheet row."""
 
-    VERSION = tfds.core.Version("1.1.0")
+    VERSION = tfds.core.Version("2.0.0")
     RELEASE_NOTES = {
         "1.0.0": "Initial release.",
         "1.1.0": "Frames unchanged (the release is cropped; no crop, no alignment); "
         "records gain face_alignment (JSON: the one "
         "face transform of the clip) and apex_method (how the apex was chosen).",
+        "2.0.0": me_common.AFTER_APEX_RELEASE_NOTE,
     }
     HOMEPAGE = "http://www.dpailab.com/database.html"
     LAYOUT = LAYOUT

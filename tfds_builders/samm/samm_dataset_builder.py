@@ -57,13 +57,14 @@ MAP_3 |= {e: "negative" for e in ("anger", "contempt", "disgust", "fear", "sadne
 class Builder(me_common.ClipBuilder):
     """SAMM micro clips: onset-side and apex-side frames, one record per sheet row."""
 
-    VERSION = tfds.core.Version("2.0.0")
+    VERSION = tfds.core.Version("3.0.0")
     RELEASE_NOTES = {
         "1.0.0": "Initial release.",
         "2.0.0": "Faces aligned by default (face_align: landmarks of the onset frame, eyes "
         "levelled, square crop, one transform per clip; face_align=False is the 1.0.0 "
         "Haar box); records gain face_alignment (JSON: the one "
         "face transform of the clip) and apex_method (how the apex was chosen).",
+        "3.0.0": me_common.AFTER_APEX_RELEASE_NOTE,
     }
     HOMEPAGE = "https://helward.mmu.ac.uk/STAFF/M.Yap/dataset.php"
     LAYOUT = LAYOUT

@@ -116,13 +116,14 @@ MAP_3 = {name: name for name in CLASSES_3}
 class Builder(me_common.ClipBuilder):
     """SMIC-HS micro clips; the apex is the middle frame (the release has none)."""
 
-    VERSION = tfds.core.Version("1.1.0")
+    VERSION = tfds.core.Version("2.0.0")
     RELEASE_NOTES = {
         "1.0.0": "Initial release.",
         "1.1.0": "Frames and apexes unchanged by default; apex_method (middle, detrended, "
         "onset) selects apex spotting; "
         "records gain face_alignment (JSON: the one "
         "face transform of the clip) and apex_method (how the apex was chosen).",
+        "2.0.0": me_common.AFTER_APEX_RELEASE_NOTE,
     }
     HOMEPAGE = "https://www.oulu.fi/cmvs/node/41319"
     EXPECTED_FILES = f"the HS frames laid out as {EXAMPLE_FRAME}; no sheet"

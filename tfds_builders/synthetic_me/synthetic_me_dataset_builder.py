@@ -135,8 +135,7 @@ def clip_records(config: SyntheticConfig):
     )
     for identity, clips in plan:
         for spec in clips:
-            onset_numbers = cf.onset_frame_numbers(spec.onset, spec.apex, fps)
-            apex_numbers = cf.apex_frame_numbers(spec.onset, spec.apex, fps)
+            onset_numbers, apex_numbers = cf.frame_numbers(spec.onset, spec.apex, spec.offset, fps)
             frames = generator.render_frames(
                 identity, spec, onset_numbers + apex_numbers, config.image_size
             )
@@ -162,8 +161,11 @@ def clip_records(config: SyntheticConfig):
 class Builder(tfds.core.GeneratorBasedBuilder):
     """Synthetic faces whose class is a small local motion between onset and apex."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    VERSION = tfds.core.Version("2.0.0")
+    RELEASE_NOTES = {
+        "1.0.0": "Initial release.",
+        "2.0.0": cf.AFTER_APEX_RELEASE_NOTE,
+    }
     BUILDER_CONFIGS = [
         # Builds in seconds; the size of the demo run.
         _named("default", num_subjects=8, clips_per_subject=15, image_size=48),

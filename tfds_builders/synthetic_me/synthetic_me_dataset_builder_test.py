@@ -70,13 +70,15 @@ def test_records(seed0):
         onset, apex, offset = int(r["onset"]), int(r["apex"]), int(r["offset"])
         assert 0 < onset < apex < offset
         assert int(r["jitter"]) == cf.jitter_range(onset, apex, 5) >= 1
-        assert list(r["onset_frame_numbers"]) == cf.onset_frame_numbers(onset, apex, 5)
-        assert list(r["apex_frame_numbers"]) == cf.apex_frame_numbers(onset, apex, 5)
-        for side in ("onset", "apex"):
+        onset_numbers, apex_numbers = cf.frame_numbers(onset, apex, offset, 5)
+        assert list(r["onset_frame_numbers"]) == onset_numbers
+        assert list(r["apex_frame_numbers"]) == apex_numbers
+        assert apex_numbers[5] == apex + 1  # frames after the apex (3-class jitter)
+        for side, k in (("onset", 5), ("apex", 9)):
             frames = np.stack(r[f"{side}_frames"])
-            assert frames.shape == (5, 32, 32, 3) and frames.dtype == np.uint8
+            assert frames.shape == (k, 32, 32, 3) and frames.dtype == np.uint8
             numbers = list(r[f"{side}_frame_numbers"])
-            for i in range(1, 5):  # a repeated frame number is the same frame
+            for i in range(1, k):  # a repeated frame number is the same frame
                 assert np.array_equal(frames[i], frames[i - 1]) == (numbers[i] == numbers[i - 1])
 
 
