@@ -17,6 +17,7 @@ import pkgutil
 import cv2
 import numpy as np
 import tensorflow_datasets as tfds
+from etils import epath
 
 from mmnet_jax import frames
 
@@ -55,7 +56,12 @@ def _quiet_tfds(generating: bool = False):
     builder config and of version folders without metadata (an unprepared set), and,
     when ``generating`` the synthetic set (which downloads nothing), its "Downloading
     and preparing dataset Unknown size" lines (printed on stdout) and progress bars."""
-    drop = _DropMessages("Using custom data configuration", "Variant folder")
+    drop = _DropMessages(
+        "Using custom data configuration",
+        "Variant folder",
+        # Older versions of a builder's records (the "not prepared" error names them).
+        "Found a different version of the requested dataset",
+    )
     absl_log = logging.getLogger("absl")
     absl_log.addFilter(drop)
     try:
@@ -151,15 +157,17 @@ class ClipArrays:
                 "prepare the dataset again with python -m mmnet_jax.prepare"
             )
         ranges = np.minimum(official, self.stored)
-        capped = int((official > self.stored).any(axis=1).sum())
+        capped = self.ids[(official > self.stored).any(axis=1)].tolist()
         if capped:
             log.info(
-                "%s: %d of %d clips' %s jitter ranges are wider than the stored frames "
-                "and are capped to them (see the build report's notes)",
+                "%s: the %s jitter ranges of %d of %d clips are wider than their stored "
+                "frames and draw from those only (%s%s)",
                 self.dataset,
-                capped,
-                len(self),
                 recipe,
+                len(capped),
+                len(self),
+                ", ".join(capped[:5]),
+                ", ..." if len(capped) > 5 else "",
             )
         apex = self.apex_frames if after else self.apex_frames[:, :k]
         return dataclasses.replace(self, apex_frames=apex, jitter=ranges)
@@ -271,6 +279,18 @@ def get_builder(data_cfg):
         raise DatasetError(f"config.data ({where}): {first}") from None
 
 
+def older_versions(builder) -> list[str]:
+    """Versions of ``builder``'s config other than its own that hold prepared records in
+    its data directory (e.g. written before a builder version bump)."""
+    folder = epath.Path(builder.data_dir).parent
+    if not folder.exists():
+        return []
+    own = str(builder.version)
+    return sorted(
+        p.name for p in folder.iterdir() if p.name != own and (p / "dataset_info.json").exists()
+    )
+
+
 def load(data_cfg) -> ClipArrays:
     """Load the dataset a run config names, building it first when that needs no files.
 
@@ -290,9 +310,16 @@ def load(data_cfg) -> ClipArrays:
         with _quiet_tfds(generating=True):
             builder.download_and_prepare()
     if not prepared and not synthetic:
+        older = older_versions(builder)
         raise DatasetError(
-            f"dataset {builder.info.full_name} is not prepared in {builder.data_dir}: "
-            f"prepare it from your licensed copy first with python -m mmnet_jax.prepare "
+            f"dataset {builder.info.full_name} is not prepared in {builder.data_dir}"
+            + (
+                f" (only older version(s) {', '.join(older)} of its records are there: "
+                "its records have changed since, see the builder's RELEASE_NOTES)"
+                if older
+                else ""
+            )
+            + ": prepare it from your licensed copy first with python -m mmnet_jax.prepare "
             f"--dataset {data_cfg.name}/{data_cfg.get('builder_config', '')} "
             f"--manual_dir /path/to/your/{data_cfg.name} "
             f"--image_size {int(data_cfg.get('prepared_image_size', 224))} "

@@ -130,6 +130,22 @@ def test_unprepared_dataset_names_the_prepare_command(tmp_path, data_dir):
         "is not prepared in" in line and "python -m mmnet_jax.prepare --dataset samm/5class" in line
     )
     assert "Variant folder" not in proc.stderr  # TFDS's noise about the empty folder
+    assert "older version" not in line
+
+
+def test_records_of_an_older_builder_version_are_named(tmp_path):
+    """Records prepared before a builder version bump: the error says so (and TFDS's own
+    multi-line warning about the other version is not printed)."""
+    old = tmp_path / "tfds" / "samm" / "5class" / "1.0.0"
+    old.mkdir(parents=True)
+    (old / "dataset_info.json").write_text("{}")
+    proc = train(
+        "--config", "configs/samm.py", "--workdir", str(tmp_path / "run"),
+        f"--config.data.data_dir={tmp_path / 'tfds'}",
+    )  # fmt: skip
+    line = one_error_line(proc)
+    assert "(only older version(s) 1.0.0 of its records are there:" in line
+    assert "Found a different version" not in proc.stderr
 
 
 def test_refuses_a_workdir_of_another_config(tmp_path, data_dir):
