@@ -10,7 +10,8 @@ on a tiny ``configs/synthetic.py:runlocal`` run:
   one-device process compiles another program (three folds mapped on one device, not two
   on each of two) whose float32 sums may round differently in the last bit;
 - a killed process makes the other stop within the watchdog's bound, naming it, and a
-  rerun of both resumes to the uninterrupted run's results;
+  rerun of both resumes to those results (one two-process run serves both checks: the
+  suite's time is the limit);
 - a process started with another config, or on a host without the prepared records, is
   refused on every process with one line.
 """
@@ -153,45 +154,10 @@ def one_process(tmp_path_factory, data_dir):
 
 
 @pytest.fixture(scope="module")
-def two_processes(tmp_path_factory, data_dir):
-    workdir, done = _two(tmp_path_factory, "two_processes", [data_dir, data_dir])
-    for rc, _, err in done:
-        assert rc == 0, err[-3000:]
-    return workdir, done
-
-
-def _same_outputs(a, b) -> None:
-    assert json.loads((a / "results.json").read_text()) == json.loads(
-        (b / "results.json").read_text()
-    )
-    assert (a / "predictions.csv").read_text() == (b / "predictions.csv").read_text()
-    with np.load(a / "epoch_predictions.npz") as x, np.load(b / "epoch_predictions.npz") as y:
-        assert sorted(x.files) == sorted(y.files)
-        for k in x.files:
-            np.testing.assert_array_equal(x[k], y[k], err_msg=k)
-
-
-def test_two_processes_give_the_results_of_one(one_process, two_processes):
-    workdir, done = two_processes
-    _same_outputs(workdir, one_process)
-    info = json.loads((workdir / "run_info.json").read_text())
-    assert info["process_count"] == 2 and len(info["devices"]) == 2
-    assert json.loads((one_process / "run_info.json").read_text())["process_count"] == 1
-    (_, out0, err0), (_, out1, err1) = done
-    # Process 0 reports and logs the run; process 1 says only that it is done.
-    assert "results: " in out0 and "resuming" not in err0
-    assert out1.strip().splitlines()[-1] == (
-        f"process 1 of 2: done; process 0 wrote the results in {workdir}"
-    )
-    assert "compiling the training epoch" in err0 and "compiling" not in err1
-    assert (workdir / "report.md").exists()
-
-
-def test_killed_process_stops_the_other_and_both_resume(two_processes, data_dir, tmp_path_factory):
-    """SIGKILL of process 1 after the first checkpoint: process 0 stops within the
-    watchdog's bound, naming it; the same two commands again resume from the checkpoint
-    and end with the uninterrupted run's outputs."""
-    reference, _ = two_processes
+def killed_and_resumed(tmp_path_factory, data_dir):
+    """Two processes; SIGKILL of process 1 once the first checkpoint is written; then the
+    same two commands again. Returns the workdir, ``(status 0, stderr 0, status 1,
+    seconds from the kill to the end of process 0)`` and the resumed run's outputs."""
     logs = tmp_path_factory.mktemp("killed_logs")
     workdir = tmp_path_factory.mktemp("killed")
     cmd = _cmd(workdir, str(data_dir), distributed=True)
@@ -206,6 +172,25 @@ def test_killed_process_stops_the_other_and_both_resume(two_processes, data_dir,
     killed_at = time.monotonic()
     (rc0, _, err0), (rc1, _, _) = run.wait(timeout=WATCHDOG_S + 60)
     took = time.monotonic() - killed_at
+    finished_early = (workdir / "results.json").exists()
+    again = Procs([cmd, cmd], tmp_path_factory.mktemp("resumed_logs")).wait()
+    return workdir, (rc0, err0, rc1, took, finished_early), again
+
+
+def _same_outputs(a, b) -> None:
+    assert json.loads((a / "results.json").read_text()) == json.loads(
+        (b / "results.json").read_text()
+    )
+    assert (a / "predictions.csv").read_text() == (b / "predictions.csv").read_text()
+    with np.load(a / "epoch_predictions.npz") as x, np.load(b / "epoch_predictions.npz") as y:
+        assert sorted(x.files) == sorted(y.files)
+        for k in x.files:
+            np.testing.assert_array_equal(x[k], y[k], err_msg=k)
+
+
+def test_killed_process_stops_the_other(killed_and_resumed):
+    """Process 0 stops within the watchdog's bound of process 1's SIGKILL, naming it."""
+    _, (rc0, err0, rc1, took, finished_early), _ = killed_and_resumed
     assert rc1 == -signal.SIGKILL
     line = _one_error_line((rc0, "", err0), distributed.EXIT_PEER_LOST)
     assert re.fullmatch(
@@ -215,13 +200,29 @@ def test_killed_process_stops_the_other_and_both_resume(two_processes, data_dir,
         line,
     ), line
     assert took < WATCHDOG_S + 30, took
-    assert not (workdir / "results.json").exists()
+    assert not finished_early
 
-    again = Procs([cmd, cmd], tmp_path_factory.mktemp("resumed_logs")).wait()
+
+def test_two_processes_resume_to_the_results_of_one(one_process, killed_and_resumed):
+    """The same two commands after the kill resume from the checkpoint and end with the
+    outputs of one process with two devices, bit for bit (so also those of an
+    uninterrupted two-process run, which computes the same per-device programs)."""
+    workdir, _, again = killed_and_resumed
     for rc, _, err in again:
         assert rc == 0, err[-3000:]
-    assert "resuming from checkpoint" in again[0][2]
-    _same_outputs(workdir, reference)
+    (_, out0, err0), (_, out1, err1) = again
+    assert "resuming from checkpoint" in err0
+    _same_outputs(workdir, one_process)
+    info = json.loads((workdir / "run_info.json").read_text())
+    assert info["process_count"] == 2 and len(info["devices"]) == 2
+    assert json.loads((one_process / "run_info.json").read_text())["process_count"] == 1
+    # Process 0 reports and logs the run; process 1 says only that it is done.
+    assert "results: " in out0
+    assert out1.strip().splitlines()[-1] == (
+        f"process 1 of 2: done; process 0 wrote the results in {workdir}"
+    )
+    assert "compiling the training epoch" in err0 and "compiling" not in err1
+    assert (workdir / "report.md").exists()
 
 
 def test_process_with_another_config_is_refused(data_dir, tmp_path_factory):
