@@ -445,7 +445,11 @@ def _config_section(resolved: dict, results: dict) -> list[str]:
     steps = ""
     if "steps_per_epoch" in train:
         k = int(train["steps_per_epoch"])
-        steps = f" ({k} step{'s' if k != 1 else ''} per epoch)"
+        if run.get("train", {}).get("schedule", "per_fold") == "per_fold":
+            # The program's length: each fold takes its own ceil(n_train / batch) of them.
+            steps = f" (each fold ceil(training clips / batch) steps per epoch, at most {k})"
+        else:
+            steps = f" ({k} step{'s' if k != 1 else ''} per epoch, every fold: wrapped)"
     rows = [
         ["model", variant],
         ["epochs", f"{train.get('epochs', results.get('epochs', '?'))}{steps}"],

@@ -505,7 +505,8 @@ class Run:
             bar.set_description(f"group {gi + 1}/{len(self.groups)}")
             if logits is not None:
                 acc = results.epoch_accuracy(progress, self.plan, self.data.labels, epoch)
-                bar.set_postfix(loss=f"{loss[real].mean():.3f}", test_acc=f"{acc:.3f}")
+                own = [loss[g, : steps[0][g]].mean() for g in np.flatnonzero(real)]
+                bar.set_postfix(loss=f"{np.mean(own):.3f}", test_acc=f"{acc:.3f}")
             every = int(self.config.checkpoint.every_epochs)
             last = epoch + 1 == self.epochs
             stop = interrupt.poll()
