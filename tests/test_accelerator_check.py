@@ -40,6 +40,7 @@ def test_figures(report):
     assert report["export"]["rel_err_vs_model"] < 1e-5
     lo = report["loso"]
     assert lo["status"] == "measured" and lo["wall_s"] > 0
+    assert lo["projected_wall_s"] > 0 and lo["groups"] == 1
     assert (lo["subjects"], lo["epochs"], lo["image_size"]) == (3, 2, 32)
 
 
