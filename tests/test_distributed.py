@@ -9,9 +9,10 @@ on a tiny ``configs/synthetic.py:runlocal`` run:
   each device then runs the same per-device program on the same folds, bit for bit. A
   one-device process compiles another program (three folds mapped on one device, not two
   on each of two) whose float32 sums may round differently in the last bit;
-- a killed process makes the other stop within the watchdog's bound, naming it, and a
-  rerun of both resumes to those results (one two-process run serves both checks: the
-  suite's time is the limit);
+- Ctrl-C on one process makes both save one checkpoint after the epoch and stop (130);
+  a killed process makes the other stop within the watchdog's bound, naming it; a rerun
+  of both resumes to those results (one two-process run, restarted twice, serves the
+  three checks: the suite's time is the limit);
 - a process started with another config, or on a host without the prepared records, is
   refused on every process with one line.
 """
@@ -34,13 +35,13 @@ from mmnet_jax.training import distributed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WATCHDOG_S = 10  # --config.distributed_timeout of these runs
-# runlocal, made smaller still: 3 subjects x 4 clips, 2 epochs, a checkpoint per epoch,
+# runlocal, made smaller still: 3 subjects x 4 clips, 4 epochs, a checkpoint per epoch,
 # no all-subjects model (its own compiled program; see test_all_subjects_model_...).
 TINY = {
     "final_model": False,
     "data.synthetic_subjects": 3,
     "data.synthetic_clips": 4,
-    "train.epochs": 2,
+    "train.epochs": 4,
     "train.batch_size": 4,
     "checkpoint.every_epochs": 1,
     "progress_bar": False,
@@ -153,28 +154,52 @@ def one_process(tmp_path_factory, data_dir):
     return workdir
 
 
-@pytest.fixture(scope="module")
-def killed_and_resumed(tmp_path_factory, data_dir):
-    """Two processes; SIGKILL of process 1 once the first checkpoint is written; then the
-    same two commands again. Returns the workdir, ``(status 0, stderr 0, status 1,
-    seconds from the kill to the end of process 0)`` and the resumed run's outputs."""
-    logs = tmp_path_factory.mktemp("killed_logs")
-    workdir = tmp_path_factory.mktemp("killed")
-    cmd = _cmd(workdir, str(data_dir), distributed=True)
-    run = Procs([cmd, cmd], logs)
-    first = workdir / "checkpoints" / "1" / "_CHECKPOINT_METADATA"
+def _wait_for(path, run: Procs, what: str) -> None:
     deadline = time.monotonic() + RUN_TIMEOUT
-    while not first.exists():
-        assert all(p.poll() is None for p, _, _ in run.procs), "a process ended early"
-        assert time.monotonic() < deadline, "no checkpoint in time"
+    while not path.exists():
+        assert all(p.poll() is None for p, _, _ in run.procs), f"a process ended before {what}"
+        assert time.monotonic() < deadline, f"no {what} in time"
         time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def interrupted_killed_resumed(tmp_path_factory, data_dir):
+    """One run of two processes, three times the same two commands:
+
+    1. Ctrl-C (SIGINT) on process 1 once process 0 has compiled: both save a checkpoint
+       after the epoch and stop;
+    2. resumed; SIGKILL of process 1 once the next checkpoint is written: process 0 stops
+       within the watchdog's bound;
+    3. resumed to the end.
+
+    Returns the workdir and each phase's ``[(status, stdout, stderr)] * 2`` (phase 2 also
+    the seconds from the kill to the end of process 0, and whether results.json existed
+    before phase 3)."""
+    workdir = tmp_path_factory.mktemp("interrupted")
+    cmd = _cmd(workdir, str(data_dir), distributed=True)
+    checkpoints = workdir / "checkpoints"
+
+    logs = tmp_path_factory.mktemp("interrupted_logs")
+    run = Procs([cmd, cmd], logs)
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while "compiled in" not in (logs / "p0.err").read_text():
+        assert all(p.poll() is None for p, _, _ in run.procs), "a process ended early"
+        assert time.monotonic() < deadline, "no compilation in time"
+        time.sleep(0.05)
+    run.procs[1][0].send_signal(signal.SIGINT)
+    interrupted = run.wait()
+    saved = sorted(int(p.name) for p in checkpoints.iterdir() if p.name.isdigit())
+
+    run = Procs([cmd, cmd], tmp_path_factory.mktemp("killed_logs"))
+    _wait_for(checkpoints / str(saved[-1] + 1) / "_CHECKPOINT_METADATA", run, "checkpoint")
     run.procs[1][0].send_signal(signal.SIGKILL)
     killed_at = time.monotonic()
-    (rc0, _, err0), (rc1, _, _) = run.wait(timeout=WATCHDOG_S + 60)
+    killed = run.wait(timeout=WATCHDOG_S + 60)
     took = time.monotonic() - killed_at
     finished_early = (workdir / "results.json").exists()
-    again = Procs([cmd, cmd], tmp_path_factory.mktemp("resumed_logs")).wait()
-    return workdir, (rc0, err0, rc1, took, finished_early), again
+
+    resumed = Procs([cmd, cmd], tmp_path_factory.mktemp("resumed_logs")).wait()
+    return workdir, saved, interrupted, (killed, took, finished_early), resumed
 
 
 def _same_outputs(a, b) -> None:
@@ -188,9 +213,24 @@ def _same_outputs(a, b) -> None:
             np.testing.assert_array_equal(x[k], y[k], err_msg=k)
 
 
-def test_killed_process_stops_the_other(killed_and_resumed):
+def test_ctrl_c_on_one_process_stops_both_at_one_checkpoint(interrupted_killed_resumed):
+    _, saved, interrupted, _, _ = interrupted_killed_resumed
+    for rc, _, err in interrupted:
+        assert rc == 130, err[-3000:]
+        assert "Traceback" not in err, err[-3000:]
+        assert err.rstrip().splitlines()[-1] == "interrupted", err[-3000:]
+    # Both stopped after the same epoch: one checkpoint, saved by both (Orbax commits a
+    # step only when every process has written its part), before the run's end.
+    assert saved == [1] or saved == [1, 2], saved
+    assert f"stopped after epoch {saved[-1]}; run the same command" in interrupted[0][2]
+    assert "saving a checkpoint after this epoch" in interrupted[1][2]
+
+
+def test_killed_process_stops_the_other(interrupted_killed_resumed):
     """Process 0 stops within the watchdog's bound of process 1's SIGKILL, naming it."""
-    _, (rc0, err0, rc1, took, finished_early), _ = killed_and_resumed
+    _, _, _, (killed, took, finished_early), _ = interrupted_killed_resumed
+    (rc0, _, err0), (rc1, _, _) = killed
+    assert "resuming from checkpoint" in err0
     assert rc1 == -signal.SIGKILL
     line = _one_error_line((rc0, "", err0), distributed.EXIT_PEER_LOST)
     assert re.fullmatch(
@@ -203,11 +243,11 @@ def test_killed_process_stops_the_other(killed_and_resumed):
     assert not finished_early
 
 
-def test_two_processes_resume_to_the_results_of_one(one_process, killed_and_resumed):
-    """The same two commands after the kill resume from the checkpoint and end with the
-    outputs of one process with two devices, bit for bit (so also those of an
-    uninterrupted two-process run, which computes the same per-device programs)."""
-    workdir, _, again = killed_and_resumed
+def test_two_processes_resume_to_the_results_of_one(one_process, interrupted_killed_resumed):
+    """After the Ctrl-C and the kill, the same two commands resume from the checkpoint and
+    end with the outputs of one process with two devices, bit for bit (so also those of
+    an uninterrupted two-process run, which computes the same per-device programs)."""
+    workdir, _, _, _, again = interrupted_killed_resumed
     for rc, _, err in again:
         assert rc == 0, err[-3000:]
     (_, out0, err0), (_, out1, err1) = again
