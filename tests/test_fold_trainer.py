@@ -68,10 +68,11 @@ def test_per_fold_schedule_counts():
 # and give the same bits. A different CPU (AVX2 instead of AVX-512) changes both programs
 # alike. What could break it is an XLA version that fuses the step differently when the
 # fold loop has one trip (a single fold); the test would then fail loudly, and the bounds
-# of test_stacked_equals_single_fold_vmap are what is left to assert. With vmap the folds'
-# convolutions are batched: rounding differs, and with a learning rate > 0 Adam turns a
-# rounding-level sign change of a near-zero gradient into a full step (measured: 0.1-0.4
-# apart after 2 epochs), so vmap is compared at learning rate 0 with argued bounds.
+# of test_sharded_over_four_cpu_devices_equals_vmap_on_one are what is left to assert.
+# With vmap the folds' convolutions are batched: rounding differs, and with a learning
+# rate > 0 Adam turns a rounding-level sign change of a near-zero gradient into a full
+# step (measured: 0.1-0.4 apart after 2 epochs), so vmap is compared at learning rate 0
+# with argued bounds.
 def test_stacked_equals_single_fold_map_exactly():
     """Two epochs at the real learning rate, drop-path on, partial last batches and a
     padded step (fold 3 takes 3 of the program's 4 steps): each fold of the stack ends
@@ -120,48 +121,15 @@ def test_stacked_equals_single_fold_map_exactly():
 # Bounds for vmap, and why they hold on any x86 CPU: with learning rate 0 the optimiser's
 # update is 0 * u == 0 exactly, so every fold keeps its initial parameters, and each
 # step's loss and gradient are one float32 forward/backward of the same parameters on the
-# same batch. A stack and a fold alone differ only in the order XLA accumulates sums
-# (vmap batches the folds' convolutions), i.e. by float32 rounding, u = 6e-8 per
-# operation. The loss is well conditioned: a few u (2.7e-7 measured); bound 1e-5. The
-# gradient norm is dominated by the layer-1 attention convolution, whose gradient is a
-# sum of nearly cancelling terms (condition ~1e3: 8e-5 measured, 1e3 u); bound 1e-3. A
-# fold that drew another fold's clips or keys would be off by 1e-1 to 1.
+# same batch. A stack and a fold alone (here: one fold per device of a 4-device mesh)
+# differ only in the order XLA accumulates sums (vmap batches the folds' convolutions),
+# i.e. by float32 rounding, u = 6e-8 per operation. The loss is well conditioned: a few u
+# (2.7e-7 measured); bound 1e-5. The gradient norm is dominated by the layer-1 attention
+# convolution, whose gradient is a sum of nearly cancelling terms (condition ~1e3: 8e-5
+# measured, 1e3 u); bound 1e-3. A fold that drew another fold's clips or keys would be off
+# by 1e-1 to 1.
 LOSS_RTOL = 1e-5
 GRAD_NORM_RTOL = 1e-3
-
-
-def test_stacked_equals_single_fold_vmap():
-    data = tu.fake_clips(clips=UNEVEN)
-    plan = tu.plan_of(data)
-    settings = dataclasses.replace(tu.settings(plan, fold_loop="vmap"), learning_rate=0.0)
-    trainer = FoldTrainer(tu.model_config(drop_path=0.2), settings, data, plan, 7, make_mesh())
-    stacked = trainer.init([0, 3, 2])
-    own = trainer.with_steps(3)  # fold 3's own 3 steps
-    alone = own.init([3])
-    init = [x[1] for x in _leaves(stacked.params)]
-    # Initialisation: the same integer random bits through the same elementwise
-    # functions; at most a last-bit difference between vectorised and scalar code.
-    for s_, a_ in zip(init, [x[0] for x in _leaves(alone.params)], strict=True):
-        np.testing.assert_allclose(s_, a_, rtol=2e-7, atol=0)
-    loss_s, norm_s, loss_a, norm_a = [], [], [], []
-    for _ in range(2):
-        stacked, ls, gs = trainer.train_epoch(stacked, trainer.train_masks([0, 3, 2]))
-        alone, la, ga = own.train_epoch(alone, own.train_masks([3]))
-        loss_s.append(np.asarray(ls)), norm_s.append(np.asarray(gs))
-        loss_a.append(np.asarray(la)), norm_a.append(np.asarray(ga))
-    loss_s, loss_a = np.concatenate(loss_s, 1), np.concatenate(loss_a, 1)
-    norm_s, norm_a = np.concatenate(norm_s, 1), np.concatenate(norm_a, 1)
-    mine = np.r_[0:3, 4:7]  # fold 3's own steps of the two 4-step epochs
-    np.testing.assert_allclose(loss_s[1, mine], loss_a[0], rtol=LOSS_RTOL, atol=0)
-    np.testing.assert_allclose(norm_s[1, mine], norm_a[0], rtol=GRAD_NORM_RTOL, atol=0)
-    assert (loss_s[1, [3, 7]] == 0).all()
-    for other in (0, 2):  # the bounds can fail: other folds are far outside them
-        assert np.abs(loss_s[other, mine] / loss_a[0] - 1).max() > 100 * LOSS_RTOL
-    for before, after in zip(init, [x[1] for x in _leaves(stacked.params)], strict=True):
-        np.testing.assert_array_equal(before, after)  # learning rate 0: nothing moved
-    idx, valid = trainer.test_indices([0, 3, 2])
-    logits = np.asarray(trainer.evaluate(stacked, idx))
-    assert logits.shape[:2] == valid.shape and valid.sum() == 3 + 6 + 4
 
 
 def test_masked_batch_is_the_smaller_batch():
@@ -241,33 +209,49 @@ def test_wider_head_trains_and_predicts_the_data_classes(synthetic_run):
     assert meta["class_names"] == names + ["unused_5", "unused_6"]
 
 
-def test_sharded_over_four_cpu_devices():
-    """Folds spread over 4 forced CPU devices give the losses and gradients of one device
-    (learning rate 0, as in test_stacked_equals_single_fold_vmap)."""
+def test_sharded_over_four_cpu_devices_equals_vmap_on_one():
+    """The vmap fold loop, learning rate 0 (bounds above): the four uneven folds spread
+    over 4 forced CPU devices (one fold per device: each trained as if alone, fold 3 with
+    a padded 4th step) give the losses and gradient norms of the four stacked with vmap
+    on one device; the other folds are far outside the bounds; nothing moved."""
     script = textwrap.dedent(
-        """
+        f"""
         import dataclasses
         import jax, numpy as np
         from jax.sharding import Mesh
         from mmnet_jax.training.fold_trainer import FoldTrainer, make_mesh
         from tests import trainer_utils as tu
         assert jax.device_count() == 4
-        data = tu.fake_clips()
+        data = tu.fake_clips(clips={UNEVEN})
         plan = tu.plan_of(data)
-        out = {}
+        settings = dataclasses.replace(tu.settings(plan, fold_loop="vmap"), learning_rate=0.0)
+        group = [0, 1, 2, 3]
+        out = {{}}
         one = Mesh(np.array(jax.devices()[:1]), ("fold",))
         for name, mesh in [("four", make_mesh()), ("one", one)]:
-            settings = dataclasses.replace(tu.settings(plan, batch=2), learning_rate=0.0)
-            tr = FoldTrainer(tu.model_config(), settings, data, plan, 3, mesh)
-            group = [0, 1, 2, 3]
+            tr = FoldTrainer(tu.model_config(drop_path=0.2), settings, data, plan, 7, mesh)
             st = tr.init(group)
+            init = [np.asarray(x) for x in jax.tree.leaves(st.params)]
             st, loss, gnorm = tr.train_epoch(st, tr.train_masks(group))
             leaf = jax.tree.leaves(st.params)[0]
-            out[name] = (np.asarray(loss), np.asarray(gnorm), len(leaf.sharding.device_set))
-        assert out["four"][2] == 4 and out["one"][2] == 1, (out["four"][2], out["one"][2])
-        # Bounds and why they hold on any CPU: see LOSS_RTOL in test_fold_trainer.py.
-        np.testing.assert_allclose(out["four"][0], out["one"][0], rtol=1e-5, atol=0)
-        np.testing.assert_allclose(out["four"][1], out["one"][1], rtol=1e-3, atol=0)
+            for a, b in zip(init, jax.tree.leaves(st.params), strict=True):
+                np.testing.assert_array_equal(a, np.asarray(b))  # learning rate 0
+            idx, valid = tr.test_indices(group)
+            logits = np.asarray(tr.evaluate(st, idx))
+            assert logits.shape[:2] == valid.shape and valid.sum() == sum({UNEVEN})
+            out[name] = (np.asarray(loss), np.asarray(gnorm), init, len(leaf.sharding.device_set))
+        (l4, g4, i4, d4), (l1, g1, i1, d1) = out["four"], out["one"]
+        assert (d4, d1) == (4, 1), (d4, d1)
+        # The same integer random bits through the same elementwise functions: at most
+        # a last-bit difference between vectorised and scalar code.
+        for a, b in zip(i4, i1, strict=True):
+            np.testing.assert_allclose(a, b, rtol=2e-7, atol=0)
+        np.testing.assert_allclose(l4, l1, rtol={LOSS_RTOL}, atol=0)
+        np.testing.assert_allclose(g4, g1, rtol={GRAD_NORM_RTOL}, atol=0)
+        assert l4[3, 3] == 0 and l1[3, 3] == 0  # fold 3's padded 4th step
+        mine = np.r_[0:3]
+        for other in (0, 1, 2):  # the bounds can fail: other folds are far outside them
+            assert np.abs(l1[other, mine] / l4[3, mine] - 1).max() > 100 * {LOSS_RTOL}
         print("SHARDED_OK")
         """
     )
