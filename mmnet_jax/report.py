@@ -447,7 +447,10 @@ def _config_section(resolved: dict, results: dict) -> list[str]:
         k = int(train["steps_per_epoch"])
         if run.get("train", {}).get("schedule", "per_fold") == "per_fold":
             # The program's length: each fold takes its own ceil(n_train / batch) of them.
-            steps = f" (each fold ceil(training clips / batch) steps per epoch, at most {k})"
+            steps = (
+                f" (each model ceil(its training clips / batch) steps per epoch; the LOSO "
+                f"folds at most {k})"
+            )
         else:
             steps = f" ({k} step{'s' if k != 1 else ''} per epoch, every fold: wrapped)"
     rows = [

@@ -153,7 +153,7 @@ def test_casme2_five_classes(tmp_path):
         "| image size | 224 px |",
         "official 5-class variant",
         "temporal jitter on (5class ranges)",
-        "(each fold ceil(training clips / batch) steps per epoch, at most",
+        "(each model ceil(its training clips / batch) steps per epoch; the LOSO folds at most",
         "| seed | 0 |",
         "1 h 02 min 04 s",
         "53.8 s over 2 compiled epoch programs",
