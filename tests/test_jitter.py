@@ -30,7 +30,7 @@ def _official(onset, apex, offset, recipe):
 
 @pytest.mark.parametrize("recipe", frames_lib.JITTER_RECIPES)
 def test_ranges_are_the_scripts_own(recipe):
-    # Rises and falls across the 0.15 and 0.2 steps (e.g. 80 * 0.15 / 4 = 3.0000000000000004).
+    # Rises and falls across every step of int(0.15 x / 4) and int(0.2 x / 4) up to 140 frames.
     for rise, fall in itertools.product(range(0, 141), (0, 1, 26, 27, 53, 80, 106, 107, 140)):
         onset, apex = 100, 100 + rise
         offset = apex + fall
