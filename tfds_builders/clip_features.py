@@ -70,6 +70,13 @@ AFTER_APEX_RELEASE_NOTE = (
 )
 
 
+def widest_jitter(onset: int, apex: int, offset: int) -> tuple[int, int, int]:
+    """``(after onset, before apex, after apex)``: the widest range of any official jitter
+    recipe on each side (:func:`mmnet_jax.frames.official_jitter`)."""
+    ranges = [frames.official_jitter(onset, apex, offset, r) for r in frames.JITTER_RECIPES]
+    return tuple(max(side) for side in zip(*ranges, strict=True))
+
+
 def stored_neighbours(
     onset: int,
     apex: int,
@@ -77,15 +84,14 @@ def stored_neighbours(
     frames_per_side: int,
     on_disk: Container[int] | None = None,
 ) -> tuple[int, int, int]:
-    """``(after onset, before apex, after apex)``: the widest range of any official
-    jitter recipe on each side, capped at ``frames_per_side - 1``.
+    """``(after onset, before apex, after apex)``: :func:`widest_jitter`, capped at
+    ``frames_per_side - 1``.
 
     ``on_disk``: the frame numbers present; frames after the apex are optional and stop
     at the first one missing (the caller checks the others).
     """
-    ranges = [frames.official_jitter(onset, apex, offset, r) for r in frames.JITTER_RECIPES]
     n_onset, n_before, n_after = (
-        min(frames_per_side - 1, max(side)) for side in zip(*ranges, strict=True)
+        min(frames_per_side - 1, w) for w in widest_jitter(onset, apex, offset)
     )
     if on_disk is not None:
         n_after = next((a for a in range(n_after) if apex + a + 1 not in on_disk), n_after)
@@ -124,8 +130,7 @@ def jitter_note(
     """A build-report note when an official jitter range is wider than what a record
     stores (None when every range fits): training draws from the stored frames only."""
     stored = stored_neighbours(onset, apex, offset, frames_per_side, on_disk)
-    ranges = [frames.official_jitter(onset, apex, offset, r) for r in frames.JITTER_RECIPES]
-    widest = [max(side) for side in zip(*ranges, strict=True)]
+    widest = widest_jitter(onset, apex, offset)
     sides = ("after the onset", "before the apex", "after the apex")
     short = [
         f"{side} {w} (stored {s})"
