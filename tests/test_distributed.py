@@ -27,6 +27,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -154,9 +155,10 @@ def one_process(tmp_path_factory, data_dir):
     return workdir
 
 
-def _wait_for(path, run: Procs, what: str) -> None:
+def _wait_until(ready: Callable[[], bool], run: Procs, what: str) -> None:
+    """Poll ``ready`` while every process of ``run`` is alive (``what``: for messages)."""
     deadline = time.monotonic() + RUN_TIMEOUT
-    while not path.exists():
+    while not ready():
         assert all(p.poll() is None for p, _, _ in run.procs), f"a process ended before {what}"
         assert time.monotonic() < deadline, f"no {what} in time"
         time.sleep(0.05)
@@ -181,17 +183,14 @@ def interrupted_killed_resumed(tmp_path_factory, data_dir):
 
     logs = tmp_path_factory.mktemp("interrupted_logs")
     run = Procs([cmd, cmd], logs)
-    deadline = time.monotonic() + RUN_TIMEOUT
-    while "compiled in" not in (logs / "p0.err").read_text():
-        assert all(p.poll() is None for p, _, _ in run.procs), "a process ended early"
-        assert time.monotonic() < deadline, "no compilation in time"
-        time.sleep(0.05)
+    _wait_until(lambda: "compiled in" in (logs / "p0.err").read_text(), run, "compilation")
     run.procs[1][0].send_signal(signal.SIGINT)
     interrupted = run.wait()
     saved = sorted(int(p.name) for p in checkpoints.iterdir() if p.name.isdigit())
 
     run = Procs([cmd, cmd], tmp_path_factory.mktemp("killed_logs"))
-    _wait_for(checkpoints / str(saved[-1] + 1) / "_CHECKPOINT_METADATA", run, "checkpoint")
+    after = checkpoints / str(saved[-1] + 1) / "_CHECKPOINT_METADATA"
+    _wait_until(after.exists, run, "the next checkpoint")
     run.procs[1][0].send_signal(signal.SIGKILL)
     killed_at = time.monotonic()
     killed = run.wait(timeout=WATCHDOG_S + 60)
