@@ -25,6 +25,17 @@ def torchvision_cases():
     return np.load(FIXTURES)
 
 
+def _geometry(f, i: int) -> augment.Geometry:
+    """Fixture case ``i``'s draw (torchvision's parameters)."""
+    return augment.Geometry(
+        flip=bool(f["flip"][i]),
+        angle=float(f["angle"][i]),
+        top=int(f["top"][i]),
+        left=int(f["left"][i]),
+        padding=int(f["padding"][i]),
+    )
+
+
 def test_torchvision_parity(torchvision_cases):
     """Flip, rotation and padded crop equal torchvision's own transforms, bit for bit,
     fill and padding band included (tests/fixtures/make_augment_fixtures.py)."""
@@ -37,13 +48,7 @@ def test_torchvision_parity(torchvision_cases):
     assert f["margin"].min() >= 1e-3
     saw_fill = saw_band_only = False
     for i in range(n):
-        g = augment.Geometry(
-            flip=bool(f["flip"][i]),
-            angle=float(f["angle"][i]),
-            top=int(f["top"][i]),
-            left=int(f["left"][i]),
-            padding=int(f["padding"][i]),
-        )
+        g = _geometry(f, i)
         want = np.moveaxis(f[f"out_{i}"], 0, -1)
         got = np.asarray(augment.warp_normalized(x, g))
         np.testing.assert_array_equal(got, want, err_msg=f"case {i} (seed {f['seed'][i]})")
@@ -65,13 +70,7 @@ def test_one_map_would_fail_the_fixtures(torchvision_cases):
     x = np.moveaxis(f["x"], 0, -1)
     black = -np.asarray(frames_lib.MEAN * 9, np.float32) / np.asarray(frames_lib.STD * 9)
     i = int(np.argmax(f["padding"]))
-    g = augment.Geometry(
-        flip=bool(f["flip"][i]),
-        angle=float(f["angle"][i]),
-        top=int(f["top"][i]),
-        left=int(f["left"][i]),
-        padding=int(f["padding"][i]),
-    )
+    g = _geometry(f, i)
     got = np.asarray(augment.warp_normalized(jnp.asarray(x), g, fill=0.0))
     black_fill = np.asarray(augment.warp_normalized(jnp.asarray(x), g, fill=black))
     want = np.moveaxis(f[f"out_{i}"], 0, -1)
