@@ -13,7 +13,7 @@ Sections (each one's figures, or its error, in the JSON; the run goes on past a 
 - ``mfu``: one model's training step (224 px, batch 32) in bfloat16 and float32: FLOP/s
   from XLA's cost analysis against the device's datasheet bf16 peak (benchmarks/bench.py);
 - ``seeds``: the cost of stacked seeds, when the project has seeds (not yet: reported so);
-- ``export``: the converted model exported for this platform (``mmnet_jax.export``),
+- ``export``: the converted model exported for this platform (``mmnet_jax.inference.export``),
   loaded back and run: its logits against the model's;
 - ``loso``: a CASME II-shaped synthetic LOSO (26 folds, 249 clips, 224 px, 74 epochs):
   measured end to end when the projection from timed epochs fits the time left, else the
@@ -42,9 +42,12 @@ import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
 from benchmarks import bench  # noqa: E402
-from mmnet_jax import cli, folds  # noqa: E402
+from mmnet_jax import cli
 from mmnet_jax.models import MMNetConfig  # noqa: E402
-from mmnet_jax.training import fold_trainer  # noqa: E402
+from mmnet_jax.training import (
+    fold_trainer,  # noqa: E402
+    folds,  # noqa: E402
+)
 
 SECTIONS = ("parity", "fold_loops", "mfu", "seeds", "export", "loso")
 # The issue's targets for one H100/H200-class GPU.
@@ -113,7 +116,7 @@ def _rel(a, b) -> float:
 def official_model(dtype: str = "float32"):
     """The official 5-class MMNet (224 px) holding the parity fixtures' weights, converted
     from the official state-dict layout; and the fixtures' inputs and PyTorch logits."""
-    from mmnet_jax import convert  # noqa: PLC0415
+    from mmnet_jax.models.mmnet import params as convert  # noqa: PLC0415
     from tests import parity_utils  # noqa: PLC0415 - the weight recipe (NumPy only)
 
     manifest, arrays = parity_utils.load_case("5")
@@ -221,7 +224,7 @@ def export_check(sizes: Sizes, state: dict) -> dict:
     """The converted model exported for this platform, loaded back and run."""
     import tempfile  # noqa: PLC0415
 
-    from mmnet_jax import export  # noqa: PLC0415
+    from mmnet_jax.inference import export  # noqa: PLC0415
 
     if "official" not in state:
         model, onset, apex, _ = official_model("float32")

@@ -40,10 +40,9 @@ from flax import nnx
 
 from benchmarks import common
 from configs import default as default_config
-from mmnet_jax import folds, hugepages
-from mmnet_jax.data import ClipArrays
+from mmnet_jax.data.records import ClipArrays
 from mmnet_jax.models import MMNet, MMNetConfig, conv_ops
-from mmnet_jax.training import fold_trainer, trainer
+from mmnet_jax.training import fold_trainer, folds, hugepages, trainer
 
 # Reference cost of MMNet per sample at 224 px (forward ~14.4 GFLOP: convolutions 11.8,
 # linear layers 2.5; forward + backward ~43). Other sizes scale about with the area.

@@ -132,7 +132,7 @@ def profile(
     json_path: str | None = None,
 ) -> dict:
     """Trace ``steps`` training steps and return the figures of :func:`summarise`."""
-    from mmnet_jax import hugepages  # noqa: PLC0415
+    from mmnet_jax.training import hugepages  # noqa: PLC0415
 
     hugepages.reexec()  # as train.py runs
     out = pathlib.Path(out_dir).resolve()

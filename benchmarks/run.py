@@ -18,7 +18,7 @@ import time
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from mmnet_jax import hugepages  # noqa: E402
+from mmnet_jax.training import hugepages  # noqa: E402
 
 if __name__ == "__main__":
     hugepages.reexec()  # measure what train.py runs (MMNET_JAX_HUGEPAGES=0 to compare)

@@ -2,7 +2,7 @@
 
 Commands::
 
-    python -m mmnet_jax.prepare --dataset casme2/5class --manual_dir ~/data/CASME2
+    mmnet prepare --dataset casme2/5class --manual_dir ~/data/CASME2
     python train.py --config configs/casme2.py --workdir runs/casme2_5
     python train.py --config configs/casme2.py:classes=3 --workdir runs/casme2_3
 

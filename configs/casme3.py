@@ -3,7 +3,7 @@ negative, others), ``classes=3`` or ``classes=7``.
 
 Commands::
 
-    python -m mmnet_jax.prepare --dataset casme3/4class --manual_dir ~/data/CASME3
+    mmnet prepare --dataset casme3/4class --manual_dir ~/data/CASME3
     python train.py --config configs/casme3.py:classes=4 --workdir runs/casme3_4
 
 Expected: no MMNet figure is published for this set; 860 clips over ~94 subjects make

@@ -2,7 +2,7 @@
 
 Commands::
 
-    python -m mmnet_jax.prepare --dataset megc2019/3class --manual_dir ~/data/MEGC2019
+    mmnet prepare --dataset megc2019/3class --manual_dir ~/data/MEGC2019
     python train.py --config configs/megc2019.py --workdir runs/megc2019
 
 The results report UF1 and UAR over all pooled predictions and per source dataset.

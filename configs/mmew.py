@@ -3,7 +3,7 @@ disgust, others).
 
 Commands::
 
-    python -m mmnet_jax.prepare --dataset mmew/4class --manual_dir ~/data/MMEW
+    mmnet prepare --dataset mmew/4class --manual_dir ~/data/MMEW
     python train.py --config configs/mmew.py --workdir runs/mmew_4
 
 Expected: the paper reports 87.45% / UF1 0.8635 with best-epoch-on-test selection;

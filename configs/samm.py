@@ -3,7 +3,7 @@
 
 Commands::
 
-    python -m mmnet_jax.prepare --dataset samm/5class --manual_dir ~/data/SAMM
+    mmnet prepare --dataset samm/5class --manual_dir ~/data/SAMM
     python train.py --config configs/samm.py --workdir runs/samm_5
 
 Expected: the paper reports 90.22% / UF1 0.8391 for SAMM (3 classes), with

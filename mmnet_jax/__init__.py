@@ -1,3 +1,3 @@
 """mmnet_jax: MMNet micro-expression recognition in JAX/Flax NNX."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -1,14 +1,11 @@
 """One command-line style for every mmnet_jax command.
 
-Every command (``train.py``, ``python -m mmnet_jax.<command>``, the benchmarks) parses
-absl flags spelled with underscores (``--data_dir``; a dashed spelling of a defined flag
-is accepted too), prints its module docstring (which carries an example) and its flags
-for ``--help``, and exits with:
-
-- 0: done;
-- 2: a user mistake (bad path, bad value, unknown flag): one line ``error: ...`` on
-  stderr that names the path, field or flag, and no traceback;
-- 130: interrupted (Ctrl-C), one line, no traceback.
+Every command (``mmnet <command>``, ``train.py``, the benchmarks) parses absl flags
+spelled with underscores (``--data_dir``; a dashed spelling of a defined flag is accepted
+too), prints its module docstring (which carries an example) and its flags for
+``--help``, and exits with one of the statuses of ``EXIT_TABLE`` (no two meanings share
+a code): a user mistake (bad path, bad value, unknown flag) is one line ``error: ...``
+on stderr that names the path, field or flag, and no traceback.
 
 Each command defines its flags on a :class:`absl.flags.FlagValues` of its own (never the
 global ``FLAGS``), so several commands can run in one process (tests do).
@@ -24,8 +21,20 @@ from typing import NoReturn
 from absl import flags
 
 EXIT_OK = 0
+EXIT_RUN_FAILED = 1  # the training loss became NaN or infinite
 EXIT_USER_ERROR = 2
+EXIT_PEER_LOST = 3  # another process of a several-host run was lost or failed
+EXIT_BAD_CLIP = 4  # prepare --strict stopped at a bad clip
+EXIT_MISMATCH = 5  # recompute: a figure of results.json disagrees with the npz
 EXIT_INTERRUPTED = 130
+EXIT_TABLE = """exit status:
+  0    done
+  1    the run failed: a training loss became NaN or infinite (the fold, epoch, step named)
+  2    a user mistake: one error: line naming the path, field or flag
+  3    another process of a several-host run was lost or failed (named)
+  4    prepare --strict stopped at a bad clip (named)
+  5    recompute: a figure of results.json disagrees with epoch_predictions.npz
+  130  interrupted (Ctrl-C)"""
 
 _HELP = ("--help", "-h", "--helpfull", "-?", "--helpshort")
 

@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mmnet_jax import augment
-from mmnet_jax import frames as frames_lib
+from mmnet_jax.data import augment
+from mmnet_jax.vision import frames as frames_lib
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "augment_torchvision.npz")
 # Jitted (as in training): eager dispatch of the per-sample vmap is slow on CPU.

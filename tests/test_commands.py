@@ -1,7 +1,8 @@
-"""The inference commands as a user runs them: ``--help`` and a bad path.
+"""The commands as a user runs them: ``--help`` and a bad path.
 
-``python -m mmnet_jax.<command> --help`` exits 0 and shows an example; a path that does
-not exist ends the command with exit status 2 and one line, ``error: ...``, naming it.
+``mmnet --help`` lists the commands, ``mmnet <command> --help`` shows an example; a path
+that does not exist ends the command with exit status 2 and one line, ``error: ...``,
+naming it.
 """
 
 from __future__ import annotations
@@ -12,29 +13,55 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
-from mmnet_jax import convert, explain, export, predict
-from mmnet_jax.models import MMNetConfig
+from mmnet_jax import commands
+from mmnet_jax.inference import convert, explain, export, predict
+from mmnet_jax.models import MMNet, MMNetConfig
+from mmnet_jax.models.mmnet import params
 
 REPO = Path(__file__).resolve().parents[1]
 COMMANDS = {"predict": predict, "export": export, "explain": explain, "convert": convert}
 
 
-@pytest.mark.parametrize("name", sorted(COMMANDS))
-def test_help_shows_an_example(name):
+def _run(*argv: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO), "JAX_PLATFORMS": "cpu"}
-    proc = subprocess.run(
-        [sys.executable, "-m", f"mmnet_jax.{name}", "--help"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert f"python -m mmnet_jax.{name} --" in proc.stdout  # the example
-    assert "README.md" in proc.stdout and "flags:" in proc.stdout
-    assert "Traceback" not in proc.stderr
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, cwd=REPO)
+
+
+def test_mmnet_lists_every_command_one_line_each():
+    """``mmnet --help`` (the console script) and ``python -m mmnet_jax --help``."""
+    script = Path(sys.executable).parent / "mmnet"
+    forms = [(sys.executable, "-m", "mmnet_jax", "--help")]
+    if script.exists():  # an installed checkout (CI, the Quickstart)
+        forms.append((str(script), "--help"))
+    for form in forms:
+        proc = _run(*form)
+        assert proc.returncode == 0, proc.stderr
+        lines = proc.stdout.splitlines()
+        for name in commands.COMMANDS:
+            (line,) = [x for x in lines if x.startswith(f"  {name} ")]
+            assert len(line.split(maxsplit=1)[1]) > 10  # a line saying what it does
+        assert "130  interrupted" in proc.stdout  # the exit status table
+
+
+def test_every_command_help_shows_an_example(capsys):
+    proc = _run(sys.executable, "-m", "mmnet_jax", "predict", "--help")
+    assert proc.returncode == 0 and "mmnet predict --workdir" in proc.stdout, proc.stderr
+    assert "flags:" in proc.stdout and "Traceback" not in proc.stderr
+    for name in commands.COMMANDS:
+        assert commands.main([name, "--help"]) == 0
+        out = capsys.readouterr().out
+        assert f"mmnet {name} " in out or (name == "train" and "mmnet train --config" in out)
+        assert "flags:" in out, name
+
+
+def test_unknown_command_is_one_error_line(capsys):
+    assert commands.main(["predcit"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: unknown command 'predcit' (did you mean predict?); known: ")
+    assert "\n" not in err
+    assert commands.main([]) == 2  # no command: the usage, status 2
+    assert "commands:" in capsys.readouterr().out
 
 
 def _one_error_line(capsys, main, argv) -> str:
@@ -99,10 +126,10 @@ def test_convert_writes_a_model_directory(capsys, tmp_path):
     writes gives back the same state dict."""
     from flax import nnx  # noqa: PLC0415
 
-    from mmnet_jax import model_dir  # noqa: PLC0415
+    from mmnet_jax.inference import model_dir  # noqa: PLC0415
 
     config = MMNetConfig.official_3class(num_classes=5)
-    abstract = nnx.eval_shape(lambda: convert.MMNet(config, rngs=nnx.Rngs(0)))
+    abstract = nnx.eval_shape(lambda: MMNet(config, rngs=nnx.Rngs(0)))
     rng = np.random.default_rng(0)
     sd = {
         name: rng.normal(size=shape).astype(np.float32)
@@ -118,7 +145,7 @@ def test_convert_writes_a_model_directory(capsys, tmp_path):
     assert stdout.strip() == f"wrote {out} (5 classes, 3class)"
     model, meta = model_dir.load(out)
     assert meta["source"] == f"converted from {weights}" and len(meta["class_names"]) == 5
-    back = convert.mmnet_to_torch(model)
+    back = params.mmnet_to_torch(model)
     assert back.keys() == sd.keys()
     for name, value in sd.items():
         np.testing.assert_array_equal(back[name], value, err_msg=name)
@@ -128,9 +155,9 @@ def _official_shapes(abstract) -> dict[str, tuple]:
     """Official name -> PyTorch-layout shape, for the model an abstract MMNet describes."""
     flat = dict(nnx_flat(abstract))
     out = {}
-    for name, (path, kind) in convert.official_name_map(abstract.config).items():
+    for name, (path, kind) in params.official_name_map(abstract.config).items():
         zeros = np.zeros(flat[path].shape, np.float32)
-        out[name] = convert.to_torch_layout(zeros, kind, abstract.config).shape
+        out[name] = params.to_torch_layout(zeros, kind, abstract.config).shape
     return out
 
 

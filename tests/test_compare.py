@@ -1,4 +1,4 @@
-"""python -m mmnet_jax.compare on made-up finished workdirs: rows, formats, pairs, errors.
+"""mmnet compare on made-up finished workdirs: rows, formats, pairs, errors.
 
 (The command on two real runs, a two-seed one and a seed-1 one, is in test_seeds.py.)"""
 
@@ -9,7 +9,8 @@ import json
 import numpy as np
 import pytest
 
-from mmnet_jax import compare, results
+from mmnet_jax.evaluation import results
+from mmnet_jax.reporting import compare
 from tests.test_selection import _run, _summary
 
 
@@ -102,4 +103,4 @@ def test_errors_name_the_workdir(runs, tmp_path, capsys):
     status, _, err = _main([root / "run_a", "--format", "html"], capsys)
     assert status == 2 and len(err.splitlines()) == 1 and "html" in err
     status, out, _ = _main(["--help"], capsys)
-    assert status == 0 and "python -m mmnet_jax.compare runs/" in out and "--format" in out
+    assert status == 0 and "mmnet compare runs/" in out and "--format" in out

@@ -290,7 +290,8 @@ def test_host_without_the_records_stops_every_process(tmp_path_factory):
         [
             sys.executable,
             "-m",
-            "mmnet_jax.prepare",
+            "mmnet_jax",
+            "prepare",
             "--dataset",
             "casme2/5class",
             "--manual_dir",
@@ -319,7 +320,7 @@ def test_host_without_the_records_stops_every_process(tmp_path_factory):
     assert len(lines) == 1, lines
     line = lines.pop()
     assert line.startswith("error: process 1 of 2 (host "), line
-    assert f"is not prepared in {empty}" in line and "python -m mmnet_jax.prepare" in line, line
+    assert f"is not prepared in {empty}" in line and "mmnet prepare" in line, line
 
 
 # --- the environment ---------------------------------------------------------------

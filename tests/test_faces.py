@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from skimage import data as skdata
 
-from mmnet_jax import faces
+from mmnet_jax.vision import faces
 
 
 def _photos() -> dict[str, np.ndarray]:

@@ -16,8 +16,8 @@ import pytest
 from flax import nnx
 
 from configs import synthetic
-from mmnet_jax import checkpoint
-from mmnet_jax import results as results_lib
+from mmnet_jax.evaluation import results as results_lib
+from mmnet_jax.inference import model_dir
 from mmnet_jax.models import MMNet
 from mmnet_jax.training import trainer as trainer_lib
 from mmnet_jax.training.fold_trainer import FoldTrainer, make_mesh, train_step
@@ -204,7 +204,7 @@ def test_wider_head_trains_and_predicts_the_data_classes(synthetic_run):
     assert resolved["model_config"]["num_classes"] == 7 and len(names) == 5
     rows = results_lib.read_predictions_csv((workdir / "predictions.csv").read_text())
     assert rows and all(0 <= r["prediction"] < len(names) for r in rows)
-    model, meta = checkpoint.load_from_workdir(workdir)
+    model, meta = model_dir.load(workdir)
     assert model.config.num_classes == 7
     assert meta["class_names"] == names + ["unused_5", "unused_6"]
 

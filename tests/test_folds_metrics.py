@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
-from mmnet_jax import folds, metrics
+from mmnet_jax.evaluation import metrics
+from mmnet_jax.training import folds
 
 
 def _subjects(rng, n_subjects=7, n_clips=60):

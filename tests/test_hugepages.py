@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from mmnet_jax import hugepages
+from mmnet_jax.training import hugepages
 
 
 @pytest.mark.parametrize(
@@ -34,7 +34,7 @@ _CHILD = textwrap.dedent(
     """
     import json, os, sys
     sys.path.insert(0, {root!r})
-    from mmnet_jax import hugepages
+    from mmnet_jax.training import hugepages
     with open({log!r}, "a") as f:
         f.write(os.environ.get("GLIBC_TUNABLES", "") + "\\n")
     hugepages.reexec()

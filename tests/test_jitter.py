@@ -11,8 +11,9 @@ import ml_collections
 import numpy as np
 import pytest
 
-from mmnet_jax import augment, data
-from mmnet_jax import frames as frames_lib
+from mmnet_jax.data import augment
+from mmnet_jax.data import records as data
+from mmnet_jax.vision import frames as frames_lib
 from tfds_builders import clip_features as cf
 
 

@@ -15,8 +15,13 @@ import optax
 import pytest
 from flax import nnx
 
-from mmnet_jax.convert import mmnet_from_torch, mmnet_to_torch, official_name_map, to_torch_layout
 from mmnet_jax.models import MMNetConfig, resize_to_grid
+from mmnet_jax.models.mmnet.params import (
+    mmnet_from_torch,
+    mmnet_to_torch,
+    official_name_map,
+    to_torch_layout,
+)
 from tests.parity_utils import load_case, nhwc, recipe_state_dict, rel_err
 
 CFG5 = MMNetConfig.official_5class()

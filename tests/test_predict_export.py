@@ -16,8 +16,10 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from mmnet_jax import explain, export, frames, inputs, model_dir, predict
+from mmnet_jax.inference import explain, export, inputs, model_dir, predict
 from mmnet_jax.models import MMNet, MMNetConfig
+from mmnet_jax.training import checkpoints
+from mmnet_jax.vision import frames
 
 SIZE = 32
 CONFIG = MMNetConfig(
@@ -72,7 +74,7 @@ _reference = nnx.jit(lambda m, o, a: m(frames.normalize(o), frames.normalize(a))
 
 
 def reference_logits(model: MMNet, onset: np.ndarray, apex: np.ndarray) -> np.ndarray:
-    """The model itself on uint8 frames (B, S, S, 3), normalised by mmnet_jax.frames."""
+    """The model itself on uint8 frames (B, S, S, 3), normalised by mmnet_jax.vision.frames."""
     rows = [_reference(model, onset[i : i + 1], apex[i : i + 1]) for i in range(len(onset))]
     return np.concatenate([np.asarray(r) for r in rows])
 
@@ -82,9 +84,9 @@ def assets(tmp_path_factory):
     root = tmp_path_factory.mktemp("predict")
     model = random_model(CONFIG)
     model_path = root / "model"
-    model_dir.save(model_path, model, class_names=CLASSES, source="random test model")
+    checkpoints.save_model_dir(model_path, model, class_names=CLASSES, source="random test model")
     workdir = root / "workdir"
-    model_dir.save(workdir / "final_model", model, class_names=CLASSES, source="test")
+    checkpoints.save_model_dir(workdir / "final_model", model, class_names=CLASSES, source="test")
     rng = np.random.default_rng(1)
     images = root / "images"
     images.mkdir()
@@ -289,17 +291,18 @@ def test_export_needs_only_jax_and_commands_need_no_tfds(assets, exported_file):
     script = textwrap.dedent(
         f"""
         import sys
-        blocked = ("flax", "orbax", "absl", "mmnet_jax.models", "mmnet_jax.model_dir")
+        blocked = ("flax", "orbax", "absl", "mmnet_jax.models", "mmnet_jax.inference.model_dir")
         for name in blocked + ("tensorflow_datasets", "tfds_builders"):
             sys.modules[name] = None
         import numpy as np
-        from mmnet_jax import export
+        from mmnet_jax.inference import export
         m = export.load({str(exported_file)!r})
         x = np.load({str(assets["root"] / "x.npy")!r})
         np.save({str(assets["root"] / "y.npy")!r}, np.asarray(m(x[0], x[1])))
         for name in blocked:
             del sys.modules[name]
-        import mmnet_jax.predict, mmnet_jax.explain, mmnet_jax.export, mmnet_jax.convert
+        import mmnet_jax.inference.predict, mmnet_jax.inference.explain
+        import mmnet_jax.inference.export, mmnet_jax.inference.convert
         """
     )
     x = np.stack([np.stack([assets["onset_array"]] * 3), np.stack([assets["apex_array"]] * 3)])

@@ -10,7 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-from mmnet_jax import explain, faces, inputs, model_dir, predict
+from mmnet_jax.inference import explain, inputs, predict
+from mmnet_jax.training import checkpoints
+from mmnet_jax.vision import faces
 from tests.test_predict_export import CLASSES, CONFIG, random_model
 from tfds_builders.synthetic_me import generator
 
@@ -32,7 +34,7 @@ def clip(tmp_path_factory):
     root = tmp_path_factory.mktemp("video")
     model = random_model(CONFIG)
     workdir = root / "workdir"
-    model_dir.save(workdir / "final_model", model, class_names=CLASSES, source="test")
+    checkpoints.save_model_dir(workdir / "final_model", model, class_names=CLASSES, source="test")
     # Subject 0's first synthetic clip: a face dlib finds, a known apex, head drift,
     # lighting change and sensor noise.
     identity, specs = generator.plan_dataset(0, 1, 1)[0]

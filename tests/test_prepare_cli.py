@@ -1,4 +1,4 @@
-"""`python -m mmnet_jax.prepare`: builds, reuse and --overwrite, and each user mistake
+"""`mmnet prepare`: builds, reuse and --overwrite, and each user mistake
 answered with one `error:` line and its exit status (the real command, in process, on the
 builders' dummy releases at 16 px)."""
 
@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from mmnet_jax import prepare
+from mmnet_jax.data import prepare
 from tfds_builders import me_common
 from tfds_builders import testing as t
 from tfds_builders.smic import smic_dataset_builder as smic
@@ -37,14 +37,14 @@ def report_of(data_dir, dataset="smic", config="3class_16px_2f"):
 
 def test_help_shows_the_example_and_the_whole_description():
     done = subprocess.run(
-        [sys.executable, "-m", "mmnet_jax.prepare", "--help"],
+        [sys.executable, "-m", "mmnet_jax", "prepare", "--help"],
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
     out = done.stdout
-    assert "python -m mmnet_jax.prepare --dataset casme2/5class --manual_dir ~/data/CASME2" in out
+    assert "mmnet prepare --dataset casme2/5class --manual_dir ~/data/CASME2" in out
     # The whole docstring, not its first line: the last sentence comes before the flags.
     assert 'the options: README.md ("Data") and tfds_builders/README.md.\n\nflags:' in out
     for flag in ("--dataset", "--manual_dir", "--data_dir", "--image_size", "--frames_per_side"):
@@ -102,7 +102,7 @@ def test_reuse_from_another_folder_says_so(tmp_path, capsys):
 def test_strict_stops_at_a_bad_clip_with_status_3(tmp_path, capsys):
     args = [f"--manual_dir={t.dummy_data('smic')}", f"--data_dir={tmp_path / 'data'}"]
     code, _, err = run(capsys, "--dataset=smic/3class", "--image_size=8", "--strict", *args)
-    assert code == prepare.EXIT_BAD_CLIP == 3
+    assert code == prepare.EXIT_BAD_CLIP == 4
     # TFDS's progress bars come first (stderr); the error is the one last line.
     clip_dir = t.dummy_data("smic") / "HS" / "s2" / "micro" / "negative" / "s2_ne_02"
     assert (

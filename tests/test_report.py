@@ -9,9 +9,10 @@ import pytest
 from etils import epath
 
 from configs import default
-from mmnet_jax import data as data_lib
-from mmnet_jax import folds, report, results
-from mmnet_jax.training import trainer
+from mmnet_jax.data import records as data_lib
+from mmnet_jax.evaluation import results
+from mmnet_jax.reporting import report
+from mmnet_jax.training import folds, trainer
 
 LABEL = "optimistic (best test epoch, as the official code)"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -28,7 +29,7 @@ def finished_run(
     seed=0,
 ):
     """(results, resolved config, run info, metrics.jsonl lines) of a made-up finished run,
-    computed by the trainer's own code (``mmnet_jax.results``, ``trainer.resolved_config``)
+    computed by the trainer's own code (``evaluation.results``, ``trainer.resolved_config``)
     from random labels and predictions that are right about half the time."""
     rng = np.random.default_rng(seed)
     names = CLASS_POOL[:num_classes]
@@ -73,6 +74,7 @@ def finished_run(
         epochs=epochs,
         dataset=dataset,
         seed=0,
+        replicas=folds.Replicas.one_seed(plan, 0),
     )
     model_cfg = trainer.model_config(config, num_classes, 224)
     settings = trainer.train_settings(config, plan.steps_per_epoch(32))

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from etils import epath
 
-from mmnet_jax import metrics, report
+from mmnet_jax.evaluation import metrics
+from mmnet_jax.reporting import report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 NAMES = ["negative", "positive", "surprise"]
@@ -183,7 +184,7 @@ def test_remote_workdir(fake_gcs, capsys):
 
 def test_cli(tmp_path, capsys):
     assert report.main(["--help"]) == 0
-    assert "python -m mmnet_jax.report --workdir WORKDIR" in capsys.readouterr().out
+    assert "mmnet report --workdir WORKDIR" in capsys.readouterr().out
     wd = tmp_path / "run"
     write_run(epath.Path(wd))
     for argv in (["--workdir", str(wd)], [str(wd)], [f"--workdir={wd}"]):

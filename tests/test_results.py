@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 from configs import default
-from mmnet_jax import augment, folds, metrics, results
+from mmnet_jax.data import augment
+from mmnet_jax.evaluation import metrics, results
 from mmnet_jax.models import MMNetConfig
-from mmnet_jax.training import trainer
+from mmnet_jax.reporting import recompute as recompute_from_npz
+from mmnet_jax.training import folds, trainer
 from mmnet_jax.training.fold_trainer import TrainSettings
-from tests import recompute_from_npz
 
 CONFIGS = ["default", "casme2", "casme3", "megc2019", "mmew", "samm", "synthetic"]
 
@@ -49,7 +50,7 @@ def test_summary_is_the_metrics_of_the_pooled_predictions():
     sources = np.asarray(["x"] * len(labels))
     out = results.summarize(
         progress, plan, labels, sources, ["k0", "k1", "k2"],
-        eval_epoch=2, epochs=3, dataset="d", seed=0,
+        eval_epoch=2, epochs=3, dataset="d", seed=0, replicas=folds.Replicas.one_seed(plan, 0),
     )  # fmt: skip
     y = np.concatenate([labels[plan.test_mask[f]] for f in range(3)])
     p = np.concatenate([progress.folds[s].test_preds[1] for s in plan.subjects])
@@ -61,7 +62,7 @@ def test_summary_is_the_metrics_of_the_pooled_predictions():
     with pytest.raises(RuntimeError, match=r"folds not finished: \['b'\]"):
         results.summarize(
             progress, plan, labels, sources, ["k0", "k1", "k2"],
-            eval_epoch=2, epochs=3, dataset="d", seed=0,
+            eval_epoch=2, epochs=3, dataset="d", seed=0, replicas=folds.Replicas.one_seed(plan, 0),
         )  # fmt: skip
 
 
@@ -178,7 +179,7 @@ def _hand_run(sources=None):
     sources = np.asarray(["x"] * 6) if sources is None else sources
     out = results.summarize(
         progress, plan, HAND_LABELS, sources, ["k0", "k1", "k2"],
-        eval_epoch=3, epochs=3, dataset="d", seed=0,
+        eval_epoch=3, epochs=3, dataset="d", seed=0, replicas=folds.Replicas.one_seed(plan, 0),
     )  # fmt: skip
     return plan, progress, out
 
@@ -202,7 +203,7 @@ def test_official_rule_on_a_hand_worked_example():
 
 def test_optimistic_per_source_and_the_independent_script():
     """With A and B from two sources, each source's optimistic figures are its subject's;
-    the independent script (tests/recompute_from_npz.py) gets every figure from the npz."""
+    the independent script (mmnet recompute) gets every figure from the npz."""
     sources = np.asarray(["sa"] * 3 + ["sb"] * 3)
     plan, progress, out = _hand_run(sources)
     by_source = out["optimistic"]["per_source"]

@@ -21,10 +21,13 @@ from flax import nnx
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
 from configs import synthetic
-from mmnet_jax import checkpoint, frames
-from mmnet_jax import data as data_lib
-from mmnet_jax import results as results_lib
-from mmnet_jax.training import run_checkpoints, trainer
+from mmnet_jax import workdir as workdir_files
+from mmnet_jax.data import records as data_lib
+from mmnet_jax.evaluation import results as results_lib
+from mmnet_jax.inference import model_dir
+from mmnet_jax.training import checkpoints as run_checkpoints
+from mmnet_jax.training import trainer
+from mmnet_jax.vision import frames
 from tests import trainer_utils as tu
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -108,7 +111,7 @@ def test_outputs(finished_run):
     report = (workdir / "report.md").read_text()
     assert trainer.OPTIMISTIC_LABEL in report
     assert (workdir / "confusion_matrix.png").stat().st_size > 1000
-    model, meta = checkpoint.load_from_workdir(workdir)
+    model, meta = model_dir.load(workdir)
     assert meta["class_names"] == results["class_names"]
     assert model.config.image_size == 32
 
@@ -118,7 +121,7 @@ def test_epoch_predictions_recomputed_by_an_independent_script(finished_run):
     probabilities; tests/recompute_from_npz.py (NumPy only) recomputes results.json's
     honest, per-fold, curve and optimistic figures from it alone, to 1e-6."""
     workdir, results = finished_run
-    with np.load(workdir / trainer.EPOCH_PREDICTIONS) as z:  # no pickle needed
+    with np.load(workdir / workdir_files.EPOCH_PREDICTIONS) as z:  # no pickle needed
         arrays = {k: z[k] for k in z.files}
     n, e, c = 12, 8, len(results["class_names"])
     assert arrays["prediction"].shape == (1, e, n) and arrays["probability"].shape == (1, e, n, c)
@@ -174,7 +177,7 @@ def test_fold_model_reproduces_its_test_predictions(finished_run):
     workdir, _ = finished_run
     resolved = json.loads((workdir / "config.json").read_text())
     subject = resolved["data"]["subjects"][1]
-    model, _ = checkpoint.load_from_workdir(workdir, fold=subject)
+    model, _ = model_dir.load(workdir, fold=subject)
     clips = data_lib.load(ml_collections.ConfigDict(resolved["run_config"]["data"]))
     sel = clips.subjects == subject
     logits = model(
@@ -220,14 +223,14 @@ def test_resume_after_sigkill_equals_uninterrupted(finished_run, data_dir, tmp_p
     # Every epoch's predictions and probabilities too (those before the kill came back
     # from the checkpoint's progress), bit for bit.
     with (
-        np.load(workdir_a / trainer.EPOCH_PREDICTIONS) as za,
-        np.load(workdir / trainer.EPOCH_PREDICTIONS) as zb,
+        np.load(workdir_a / workdir_files.EPOCH_PREDICTIONS) as za,
+        np.load(workdir / workdir_files.EPOCH_PREDICTIONS) as zb,
     ):
         assert za.files == zb.files
         for name in za.files:
             np.testing.assert_array_equal(za[name], zb[name], err_msg=name)
-    ma, _ = checkpoint.load_from_workdir(workdir_a)
-    mb, _ = checkpoint.load_from_workdir(workdir)
+    ma, _ = model_dir.load(workdir_a)
+    mb, _ = model_dir.load(workdir)
     pa, pb = jax.tree.leaves(nnx.state(ma, nnx.Param)), jax.tree.leaves(nnx.state(mb, nnx.Param))
     for x, y in zip(pa, pb, strict=True):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))

@@ -20,7 +20,8 @@ import sys
 import numpy as np
 import pytest
 
-from mmnet_jax import data as data_lib
+from mmnet_jax import workdir as workdir_files
+from mmnet_jax.data import records as data_lib
 from mmnet_jax.training import trainer
 from tests import trainer_utils as tu
 
@@ -46,7 +47,7 @@ def _config(data_dir, **extra):
 
 
 def _npz(workdir):
-    with np.load(workdir / trainer.EPOCH_PREDICTIONS) as z:
+    with np.load(workdir / workdir_files.EPOCH_PREDICTIONS) as z:
         return {k: z[k] for k in z.files}
 
 
@@ -115,10 +116,13 @@ def test_selected_epochs_cover_every_subject_and_recompute(runs):
         # A fold's validation subject is one of its training subjects.
         for s, held in res["selection"]["validation_subjects_per_subject"].items():
             assert len(held) == 1 and s not in held
-    script = os.path.join(ROOT, "tests", "recompute_from_npz.py")
     for name, seeds in (("a", "2 seeds"), ("b", "1 seed")):
         proc = subprocess.run(
-            [sys.executable, script, str(root / name)], capture_output=True, text=True, timeout=300
+            [sys.executable, "-m", "mmnet_jax", "recompute", str(root / name)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=ROOT,
         )
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert proc.stdout.splitlines()[-1].startswith(f"OK: 12 clips, 3 epochs, {seeds}")
@@ -147,7 +151,7 @@ def test_compare_prints_both_runs(runs):
     UF1 (mean ± std over seeds); they test the same clips, so a paired row follows."""
     root, a, b, _ = runs
     proc = subprocess.run(
-        [sys.executable, "-m", "mmnet_jax.compare", str(root / "a"), str(root / "b")],
+        [sys.executable, "-m", "mmnet_jax", "compare", str(root / "a"), str(root / "b")],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -6,8 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from mmnet_jax import folds, metrics, results
-from tests import recompute_from_npz
+from mmnet_jax.evaluation import metrics, results
+from mmnet_jax.reporting import recompute as recompute_from_npz
+from mmnet_jax.training import folds
 
 NAMES = ["k0", "k1", "k2"]
 
@@ -159,6 +160,7 @@ def test_one_seed_last_rule_keeps_the_old_results(tmp_path):
     old = results.summarize(
         progress, reps.plan, labels, np.asarray(["x"] * len(labels)), NAMES,
         eval_epoch=3, epochs=4, dataset="made_up", seed=0,
+        replicas=folds.Replicas.one_seed(reps.plan, 0),
     )  # fmt: skip
     assert old["protocol"].endswith(
         "at epoch 3 of 4 (pre-declared by eval.epoch; no selection on test data)"
@@ -176,7 +178,7 @@ def _write_workdir(wd, summary, arrays):
 
 
 def test_recompute_script_reads_the_selected_epochs(tmp_path, capsys):
-    """tests/recompute_from_npz.py on a two-seed validation run: every figure agrees;
+    """mmnet recompute on a two-seed validation run: every figure agrees;
     with one selected epoch moved it does not (it reads them)."""
     reps, labels, subjects, progress = _run(epochs=5)
     out = _summary(reps, labels, subjects, progress, epochs=5)
@@ -194,7 +196,7 @@ def test_recompute_script_reads_the_selected_epochs(tmp_path, capsys):
     bad["per_seed"]["1"]["selected_epoch_per_subject"][s] = e % 5 + 1
     _write_workdir(tmp_path / "moved", bad, arrays)
     # Seed 1's figures at the moved epoch differ (the predictions there differ).
-    assert recompute_from_npz.main([str(tmp_path / "moved")]) == 1
+    assert recompute_from_npz.main([str(tmp_path / "moved")]) == 5
     assert "MISMATCH" in capsys.readouterr().out
 
 

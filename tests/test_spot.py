@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mmnet_jax import spot
+from benchmarks import apex_spotting
+from mmnet_jax.vision import spot
 
 
 def drifting_clip(apex: int, length: int = 40, size: int = 48) -> list[np.ndarray]:
@@ -47,19 +48,19 @@ def test_search_window_and_middle():
 
 
 def test_synthetic_errors_beat_the_middle_frame():
-    """The README's measurement, small: on synthetic clips (head drift, lighting change,
+    """The benchmark's measurement, small: on synthetic clips (head drift, lighting change,
     noise) the detrended spotter is closer to the true apex than the middle frame."""
-    errors = spot.measure_synthetic(seed=2, subjects=2, clips_per_subject=3, image_size=48)
+    errors = apex_spotting.measure_synthetic(seed=2, subjects=2, clips_per_subject=3, image_size=48)
     assert {len(e) for e in errors.values()} == {6}
     assert np.median(errors["detrended"]) <= 4
     assert np.median(errors["detrended"]) < np.median(errors["middle"])
-    table = spot.error_table(errors)
+    table = apex_spotting.error_table(errors)
     assert table.splitlines()[0].startswith("| method | median error (frames)")
     assert "| detrended |" in table and "| middle |" in table
 
 
 def test_command_prints_the_table(capsys):
     argv = ["--seed", "3", "--subjects", "1", "--clips_per_subject", "2", "--image_size", "32"]
-    assert spot.main(argv) == 0
+    assert apex_spotting.main(argv) == 0
     out = capsys.readouterr().out
     assert out.count("\n") == 5 and "| 2 |" in out

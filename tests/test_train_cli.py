@@ -126,9 +126,7 @@ def test_unprepared_dataset_names_the_prepare_command(tmp_path, data_dir):
         f"--config.data.data_dir={data_dir}",
     )  # fmt: skip
     line = one_error_line(proc)
-    assert (
-        "is not prepared in" in line and "python -m mmnet_jax.prepare --dataset samm/5class" in line
-    )
+    assert "is not prepared in" in line and "mmnet prepare --dataset samm/5class" in line
     assert "Variant folder" not in proc.stderr  # TFDS's noise about the empty folder
     assert "older version" not in line
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from mmnet_jax.augment import AugmentConfig
-from mmnet_jax.data import ClipArrays
-from mmnet_jax.folds import make_plan
+from mmnet_jax.data.augment import AugmentConfig
+from mmnet_jax.data.records import ClipArrays
 from mmnet_jax.models import MMNetConfig
 from mmnet_jax.training.fold_trainer import TrainSettings
+from mmnet_jax.training.folds import make_plan
 
 SIZE = 32
 

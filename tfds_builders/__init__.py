@@ -12,7 +12,7 @@ from tfds_builders.samm import samm_dataset_builder
 from tfds_builders.smic import smic_dataset_builder
 from tfds_builders.synthetic_me import synthetic_me_dataset_builder  # noqa: F401
 
-# The builders of licence-gated releases, which `python -m mmnet_jax.prepare` builds from
+# The builders of licence-gated releases, which `mmnet prepare` builds from
 # a manual download (synthetic_me is generated, by train.py itself).
 RELEASE_BUILDERS = {
     builder.name: builder

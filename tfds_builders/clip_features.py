@@ -15,11 +15,11 @@ Each record holds what LOSO training needs and nothing that ties it to a local p
   ``apex + min(i, n_after)``, after the apex.
 - ``n_onset, n_before, n_after`` (:func:`stored_neighbours`): the widest range any
   official script's temporal jitter draws from on that side
-  (:func:`mmnet_jax.frames.official_jitter`: 3-class ``int(0.2 (apex - onset) / 4)``
+  (:func:`mmnet_jax.vision.frames.official_jitter`: 3-class ``int(0.2 (apex - onset) / 4)``
   after the onset; ``int(0.15 (apex - onset) / 4)`` before the apex; 3-class
   ``int(0.15 (offset - apex) / 4)`` after it), each capped at ``K - 1``; frames after the
   apex stop at the first one missing on disk. Training caps the script's range by what
-  is stored (``mmnet_jax.data``).
+  is stored (``mmnet_jax.data.records``).
 - ``jitter``: the 5-class range, ``min(K - 1, int(0.15 (apex - onset) / 4))`` (kept
   for readers of 1.x records).
 - ``onset_frame_numbers``, ``apex_frame_numbers``: the frame number of each stored frame.
@@ -29,13 +29,13 @@ The release builders (``provenance=True``) add how each clip was prepared:
 - ``face_alignment``: JSON text, the ONE transform applied to every stored frame of the
   clip: ``{"mode": "aligned", "method", "box", "roll_degrees", "left_eye", "right_eye",
   "crop_size", "matrix", "frame"}`` (the face located in onset frame ``frame`` by
-  :func:`mmnet_jax.faces.locate`, eyes levelled by ``matrix``, source pixels -> a square
+  :func:`mmnet_jax.vision.faces.locate`, eyes levelled by ``matrix``, source pixels -> a square
   crop of ``crop_size`` px, then resized to ``image_size``), ``{"mode": "box", "method":
   "haar", "box", "frame"}`` (the plain Haar box) or ``{"mode": "full frame", "reason"}``
   (no crop: switched off, or no face found).
 - ``apex_method``: how ``apex`` was chosen: ``"annotated"`` (the release's apex),
   ``"middle"`` (the middle of onset..offset: no usable annotation) or a spotting method
-  of :mod:`mmnet_jax.spot` (``"detrended"``, ``"onset"``).
+  of :mod:`mmnet_jax.vision.spot` (``"detrended"``, ``"onset"``).
 
 Frames are stored PNG-encoded (lossless: re-encoding as JPEG adds noise that does not
 cancel between onset and apex, and the motion signal is a few grey levels).
@@ -50,7 +50,7 @@ import cv2
 import numpy as np
 import tensorflow_datasets as tfds
 
-from mmnet_jax import frames
+from mmnet_jax.vision import frames
 
 DEFAULT_IMAGE_SIZE = 224
 # Neighbours stored per side (K - 1 = 4): the official jitter moves a frame at most
@@ -72,7 +72,7 @@ AFTER_APEX_RELEASE_NOTE = (
 
 def widest_jitter(onset: int, apex: int, offset: int) -> tuple[int, int, int]:
     """``(after onset, before apex, after apex)``: the widest range of any official jitter
-    recipe on each side (:func:`mmnet_jax.frames.official_jitter`)."""
+    recipe on each side (:func:`mmnet_jax.vision.frames.official_jitter`)."""
     ranges = [frames.official_jitter(onset, apex, offset, r) for r in frames.JITTER_RECIPES]
     return tuple(max(side) for side in zip(*ranges, strict=True))
 

@@ -1,10 +1,11 @@
-"""MMNet in Flax NNX: config, parts and the whole model."""
+"""The models: shared layers (``layers``, ``conv_ops``) and one package per model
+(``mmnet``), each with its weight converter beside it."""
 
-from mmnet_jax.models.ca_block import CABlock, MainBranch
-from mmnet_jax.models.config import MMNetConfig
 from mmnet_jax.models.layers import BatchNorm, Conv2d
-from mmnet_jax.models.mmnet import MMNet
-from mmnet_jax.models.pc_module import PCModule, ViTBlock, resize_to_grid
+from mmnet_jax.models.mmnet.ca_block import CABlock, MainBranch
+from mmnet_jax.models.mmnet.config import MMNetConfig
+from mmnet_jax.models.mmnet.model import MMNet
+from mmnet_jax.models.mmnet.pc_module import PCModule, ViTBlock, resize_to_grid
 
 __all__ = [
     "BatchNorm",

@@ -40,13 +40,15 @@ from typing import Any, NoReturn
 import jax
 import numpy as np
 
+from mmnet_jax import cli
+
 log = logging.getLogger(__name__)
 
 ENV_COORDINATOR = "JAX_COORDINATOR_ADDRESS"
 ENV_NUM_PROCESSES = "JAX_NUM_PROCESSES"
 ENV_PROCESS_ID = "JAX_PROCESS_ID"
 # Exit status of a process stopped because a peer was lost or failed.
-EXIT_PEER_LOST = 3
+EXIT_PEER_LOST = cli.EXIT_PEER_LOST
 # Config fields that may differ between hosts: where each host keeps its records and
 # cache, and how it shows progress.
 HOST_LOCAL = ("data.data_dir", "compilation_cache_dir", "progress_bar")

@@ -42,13 +42,14 @@ from flax import nnx, struct
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from mmnet_jax import augment, folds
-from mmnet_jax.folds import FoldPlan
+from mmnet_jax.data import augment
 from mmnet_jax.models import MMNet, MMNetConfig
 from mmnet_jax.models import layers as model_layers
+from mmnet_jax.training import folds
+from mmnet_jax.training.folds import FoldPlan
 
 if TYPE_CHECKING:  # data.py imports TFDS, which loading a model must not need
-    from mmnet_jax.data import ClipArrays
+    from mmnet_jax.data.records import ClipArrays
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 What a run writes in its workdir (config.json, checkpoints/, metrics.jsonl, results.json,
 predictions.csv, epoch_predictions.npz, run_info.json, final_model/, report.md) is
 described in the README's workdir section; the results themselves are computed by
-:mod:`mmnet_jax.results`.
+:mod:`mmnet_jax.evaluation.results`.
 """
 
 from __future__ import annotations
@@ -26,10 +26,13 @@ import jax
 import ml_collections
 import numpy as np
 
-from mmnet_jax import augment, checkpoint, folds, hugepages, report, results
-from mmnet_jax import data as data_lib
+from mmnet_jax import workdir as workdir_files
+from mmnet_jax.data import augment
+from mmnet_jax.data import records as data_lib
+from mmnet_jax.evaluation import results
 from mmnet_jax.models import MMNetConfig
-from mmnet_jax.training import distributed, run_checkpoints
+from mmnet_jax.training import checkpoints as run_checkpoints
+from mmnet_jax.training import distributed, folds, hugepages
 from mmnet_jax.training.fold_trainer import (
     ALL_SUBJECTS,
     FoldTrainer,
@@ -42,7 +45,6 @@ from mmnet_jax.training.fold_trainer import (
 log = logging.getLogger(__name__)
 
 OPTIMISTIC_LABEL = results.OPTIMISTIC_LABEL
-EPOCH_PREDICTIONS = "epoch_predictions.npz"
 # Config fields that may change between a run and its resumption without changing results.
 _RESUME_FREE = ("checkpoint.", "progress_bar", "report", "distributed", "compilation_cache_dir")
 # Config fields added after runs were made, with the value that older runs behaved as: a
@@ -368,7 +370,7 @@ class Run:
 
     # --- workdir ---------------------------------------------------------------------
     def _prepare_workdir(self) -> None:
-        cfg_file = self.workdir / "config.json"
+        cfg_file = self.workdir / workdir_files.CONFIG
         # Process 0 checks and writes; every process stops if the check fails.
         with distributed.same_outcome("workdir", (RunConfigError,)):
             if self.primary and cfg_file.exists():
@@ -385,7 +387,7 @@ class Run:
 
     def _final_model_missing(self, progress: results.Progress) -> bool:
         group = progress.groups[progress.group]
-        return ALL_SUBJECTS in group and not (self.workdir / "final_model").exists()
+        return ALL_SUBJECTS in group and not (self.workdir / workdir_files.FINAL_MODEL).exists()
 
     # --- groups ----------------------------------------------------------------------
     def run(self) -> dict:
@@ -581,20 +583,20 @@ class Run:
         same model.json)."""
         params, rest = distributed.host_copy((state.params, state.rest))
         model = trainer.model_of(state.replace(params=params, rest=rest), index)
-        checkpoint.save_model(
-            self.workdir / "final_model",
+        run_checkpoints.save_model_dir(
+            self.workdir / workdir_files.FINAL_MODEL,
             model,
             class_names=self.data.class_names
             + [f"unused_{i}" for i in range(len(self.data.class_names), model.config.num_classes)],
             source=f"trained on all {len(self.plan.subjects)} subjects of {self.data.dataset}",
             extra={"epochs": self.epochs, "seed": int(self.config.seed)},
         )
-        log.info("saved the all-subjects model in %s", self.workdir / "final_model")
+        log.info("saved the all-subjects model in %s", self.workdir / workdir_files.FINAL_MODEL)
 
     # --- outputs ---------------------------------------------------------------------
     def _write_metrics(self, progress: results.Progress) -> None:
         lines = results.metrics_lines(progress, self.plan, self.data.labels, self.replicas.seeds)
-        (self.workdir / "metrics.jsonl").write_text(
+        (self.workdir / workdir_files.METRICS).write_text(
             "\n".join(json.dumps(line) for line in lines) + "\n"
         )
 
@@ -621,7 +623,7 @@ class Run:
 
     def _write_outputs(self, summary, progress, compile_times, trained: bool) -> None:
         wd = self.workdir
-        (wd / "results.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
+        (wd / workdir_files.RESULTS).write_text(json.dumps(summary, indent=2, sort_keys=True))
         rows = results.prediction_rows(
             progress,
             self.plan,
@@ -631,7 +633,7 @@ class Run:
             self.data.class_names,
             summary["selected_epoch_per_subject"],
         )
-        (wd / "predictions.csv").write_text(results.predictions_csv(rows))
+        (wd / workdir_files.PREDICTIONS).write_text(results.predictions_csv(rows))
         arrays = results.epoch_predictions(
             progress,
             self.plan,
@@ -642,9 +644,9 @@ class Run:
             self.epochs,
             len(self.replicas.seeds),
         )
-        (wd / EPOCH_PREDICTIONS).write_bytes(results.npz_bytes(arrays))
+        (wd / workdir_files.EPOCH_PREDICTIONS).write_bytes(results.npz_bytes(arrays))
         self._write_metrics(progress)
-        info_file = wd / "run_info.json"
+        info_file = wd / workdir_files.RUN_INFO
         if not trained and info_file.exists():
             # A rerun of a finished run: keep the timings of the run that trained.
             info = json.loads(info_file.read_text())
@@ -652,8 +654,6 @@ class Run:
         else:
             info = self._run_info(compile_times)
             info_file.write_text(json.dumps(info, indent=2))
-        if self.config.get("report", True):
-            report.write_report(wd, summary, self.resolved, info)
 
 
 def _progress_bar(total: int, initial: int, enabled: bool):

@@ -6,7 +6,7 @@ lower-cased, so ``Others`` and ``others`` are one class. Dozens of clips have
 onset == apex: they are kept with the apex estimated (middle of onset..offset).
 
 The part A frames are whole video frames: the configs align each clip's face
-(``face_align``: the face of the onset frame located with :func:`mmnet_jax.faces.locate`,
+(``face_align``: the face of the onset frame located with :func:`mmnet_jax.vision.faces.locate`,
 eyes levelled, a square crop; one transform for every frame of the clip).
 ``face_align=False`` crops the plain Haar face box; ``face_crop=False`` keeps the frames
 as released.

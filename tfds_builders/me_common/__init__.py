@@ -15,10 +15,10 @@ column names, subject and folder naming); this package does the rest:
    *excluded* by the config's class map (not an error);
 4. ``frames``: load the frames the record needs (``onset_frame_numbers`` /
    ``apex_frame_numbers`` of :mod:`tfds_builders.clip_features`) through
-   :mod:`mmnet_jax.frames`, grayscale -> RGB, optional face crop with ONE transform per
-   clip made from its onset frame (``face_align``: :mod:`mmnet_jax.faces` landmarks,
+   :mod:`mmnet_jax.vision.frames`, grayscale -> RGB, optional face crop with ONE transform per
+   clip made from its onset frame (``face_align``: :mod:`mmnet_jax.vision.faces` landmarks,
    eyes levelled, square crop; else the plain Haar box), apex spotting
-   (:mod:`mmnet_jax.spot`) for a clip without an apex annotation when the config asks,
+   (:mod:`mmnet_jax.vision.spot`) for a clip without an apex annotation when the config asks,
    resize to the config's square ``image_size``;
 5. ``report``: write the build report (:class:`BuildReport`): ``build_report.json`` in
    the builder's ``data_dir`` version folder, with counts by outcome and reason and the

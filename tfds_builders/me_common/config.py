@@ -12,7 +12,7 @@ from typing import Any
 
 import tensorflow_datasets as tfds
 
-from mmnet_jax import spot
+from mmnet_jax.vision import spot
 from tfds_builders import clip_features as cf
 from tfds_builders.me_common.cells import normalize_emotion
 
@@ -32,12 +32,12 @@ class MeConfig(tfds.core.BuilderConfig):
       face_crop: crop each clip to the face of its onset frame (False: frames as
         released, no crop and no alignment).
       face_align: with ``face_crop``, locate the face of the onset frame with
-        :func:`mmnet_jax.faces.locate` (landmarks), level its eyes and crop a square,
+        :func:`mmnet_jax.vision.faces.locate` (landmarks), level its eyes and crop a square,
         with ONE transform for every frame of the clip; False: the plain Haar face box
         of the onset frame (the 1.0.0 crop). Needs ``face_crop``.
       apex_method: how the apex of a clip whose release has NO apex annotation (SMIC) is
         chosen: ``"middle"`` (the middle frame of onset..offset) or a spotting method of
-        :mod:`mmnet_jax.spot` (``"detrended"``, ``"onset"``) over [onset, offset].
+        :mod:`mmnet_jax.vision.spot` (``"detrended"``, ``"onset"``) over [onset, offset].
     """
 
     class_names: tuple[str, ...] = ()

@@ -1,7 +1,7 @@
 """Finding a release's files inside ``manual_dir``: the annotation sheet by its known
 names (:func:`find_sheet`), the frame root by probing the clips' folders
 (:func:`find_frame_root`), and cached, case-tolerant folder and frame listings
-(:class:`FolderIndex`; frame numbers from :func:`mmnet_jax.frames.frame_number`)."""
+(:class:`FolderIndex`; frame numbers from :func:`mmnet_jax.vision.frames.frame_number`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from etils import epath
 
-from mmnet_jax import frames as frames_lib
+from mmnet_jax.vision import frames as frames_lib
 from tfds_builders.me_common.errors import SourceNotFoundError
 from tfds_builders.me_common.sources import ClipSource
 

@@ -1,7 +1,7 @@
 """Loading a checked clip's frames into a record: decode and resize through
-:mod:`mmnet_jax.frames` (grayscale -> RGB); optional face crop, ONE transform per clip made
-from its onset frame: aligned (:mod:`mmnet_jax.faces`: eyes levelled, square crop) or the
-plain Haar box; apex spotting (:mod:`mmnet_jax.spot`) for clips without an apex
+:mod:`mmnet_jax.vision.frames` (grayscale -> RGB); optional face crop, ONE transform per clip made
+from its onset frame: aligned (:mod:`mmnet_jax.vision.faces`: eyes levelled, square crop) or the
+plain Haar box; apex spotting (:mod:`mmnet_jax.vision.spot`) for clips without an apex
 annotation; resize to the config's square ``image_size``."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping
 import cv2
 import numpy as np
 
-from mmnet_jax import faces, spot
-from mmnet_jax import frames as frames_lib
+from mmnet_jax.vision import faces, spot
+from mmnet_jax.vision import frames as frames_lib
 from tfds_builders import clip_features as cf
 from tfds_builders.me_common.checks import ClipPlan
 from tfds_builders.me_common.config import MeConfig
@@ -112,7 +112,7 @@ def _spot(
     available: Mapping[int, object],
 ) -> None:
     """Spot the apex of a clip without an apex annotation in [onset, offset] with
-    ``config.apex_method`` (:func:`mmnet_jax.spot.spot_apex`), on the face: the clip's
+    ``config.apex_method`` (:func:`mmnet_jax.vision.spot.spot_apex`), on the face: the clip's
     own transform, or else the face located in the onset frame for spotting only (full
     frames when none is found). Sets ``plan.apex`` and ``plan.apex_method``, or keeps
     the middle frame with a note (no motion found, or a frame the record needs missing)."""

@@ -12,7 +12,7 @@ from typing import Any
 import tensorflow_datasets as tfds
 from etils import epath
 
-from mmnet_jax import faces
+from mmnet_jax.vision import faces
 from tfds_builders import clip_features as cf
 from tfds_builders.me_common.checks import (
     ESTIMATED,
@@ -45,7 +45,7 @@ class BuildReport:
     ``clips`` covers every clip of the sources: kept + estimated + skipped + excluded.
     An estimated clip is counted under its first reason; its detail lists them all.
     ``preparation`` holds the config's face and apex options, the face backend used
-    (:func:`mmnet_jax.faces.resolve_backend`, when alignment is on) and how many written
+    (:func:`mmnet_jax.vision.faces.resolve_backend`, when alignment is on) and how many written
     records were aligned / box-cropped / left as full frames, and how their apex was
     chosen (the records' ``face_alignment`` and ``apex_method``).
     """

@@ -11,7 +11,7 @@ import shutil
 import numpy as np
 import pytest
 
-from mmnet_jax import prepare
+from mmnet_jax.data import prepare
 from tfds_builders import make_dummy_data, me_common
 from tfds_builders import testing as t
 from tfds_builders.megc2019 import megc2019_dataset_builder as megc

@@ -4,7 +4,7 @@ The sheet starts with notes rows; the header is the first row whose first cell i
 ``Subject``. Emotions are capitalised (``Anger``) and matched without case. Frames are
 grayscale (stored as RGB) and, in the raw release, not face-cropped: the configs align
 each clip's face (``face_align``: the face of the onset frame located with
-:func:`mmnet_jax.faces.locate`, eyes levelled, a square crop; the same transform for
+:func:`mmnet_jax.vision.faces.locate`, eyes levelled, a square crop; the same transform for
 every frame of the clip). ``face_align=False`` crops the plain Haar face box of the onset
 frame instead (version 1.0.0); ``face_crop=False`` keeps frames as released.
 

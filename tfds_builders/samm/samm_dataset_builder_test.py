@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from skimage import data as skdata
 
-from mmnet_jax import faces
+from mmnet_jax.vision import faces
 from tfds_builders import me_common
 from tfds_builders import testing as t
 

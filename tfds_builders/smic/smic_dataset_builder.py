@@ -6,7 +6,7 @@ the clip folder, and there is NO apex annotation: the apex is the middle frame o
 onset..offset, stored with ``apex_estimated=True`` and counted in the report as
 estimated (reason "no apex annotation: middle frame used"; not a data fault, so strict
 mode accepts it). ``apex_method="detrended"`` (or ``"onset"``) spots the apex instead,
-with :func:`mmnet_jax.spot.spot_apex` on the frames of [onset, offset] (on the face of
+with :func:`mmnet_jax.vision.spot.spot_apex` on the frames of [onset, offset] (on the face of
 the onset frame when one is found); the record's ``apex_method`` says which, and the
 report's reason becomes "no apex annotation: apex spotted". The middle frame stays the
 default: it is what published SMIC and MEGC 2019 results used, and the spotter's error

@@ -2,10 +2,10 @@
 
 Example:
 
-    python -m mmnet_jax.explain --workdir runs/synthetic --onset onset.png --apex apex.png \\
+    mmnet explain --workdir runs/synthetic --onset onset.png --apex apex.png \\
         --out pictures/
 
-Takes the model and input flags of mmnet_jax.predict (a whole clip too: --video clip.mp4).
+Takes the model and input flags of mmnet_jax.inference.predict (a whole clip too: --video clip.mp4).
 For each pair it writes, under --out: ``<id>_explain.png`` (onset, apex, motion, class
 probabilities and the four CA stages' attention over the onset frame, with a colourbar),
 ``<id>_stage1.png`` ..
@@ -30,7 +30,9 @@ import numpy as np
 from absl import flags
 from flax import nnx
 
-from mmnet_jax import cli, frames, inputs, model_dir, predict
+from mmnet_jax import cli
+from mmnet_jax.inference import inputs, model_dir, predict
+from mmnet_jax.vision import frames
 
 STAGES = 4
 

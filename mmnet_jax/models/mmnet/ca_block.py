@@ -6,8 +6,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from mmnet_jax.models.config import MMNetConfig
 from mmnet_jax.models.layers import BatchNorm, Conv2d, max_pool_3x3_s2, torch_default_init
+from mmnet_jax.models.mmnet.config import MMNetConfig
 
 
 class CABlock(nnx.Module):

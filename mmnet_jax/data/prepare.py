@@ -2,14 +2,14 @@
 
 Example::
 
-    python -m mmnet_jax.prepare --dataset casme2/5class --manual_dir ~/data/CASME2 \\
+    mmnet prepare --dataset casme2/5class --manual_dir ~/data/CASME2 \\
         --data_dir ~/tensorflow_datasets
 
 Builds the records with ``file_format='array_record'`` (``tfds build`` needs TensorFlow)
 and prints the build report's summary; the full report is ``build_report.json`` in the
 dataset's version folder. An existing build is reused (a note says where);
 ``--overwrite`` rebuilds it from ``--manual_dir``. Exit status: 0 built or reused, 2 a
-user mistake (one ``error:`` line), 3 ``--strict`` stopped at a bad clip. Datasets, the
+user mistake (one ``error:`` line), 4 ``--strict`` stopped at a bad clip. Datasets, the
 files each expects and the options: README.md ("Data") and tfds_builders/README.md.
 """
 
@@ -31,7 +31,7 @@ from tfds_builders import me_common
 
 # Exit status when --strict stops at a bad clip (kept apart from 2: the data, not the
 # command line, is at fault, and scripts tell the two apart).
-EXIT_BAD_CLIP = 3
+EXIT_BAD_CLIP = cli.EXIT_BAD_CLIP
 
 
 def prepare(
@@ -182,7 +182,7 @@ def _define(fv: flags.FlagValues) -> None:
         None,
         sorted(me_common.APEX_METHODS),
         "apex of a clip whose release has none (SMIC): middle frame, or spotted in "
-        "[onset, offset] (detrended: see mmnet_jax.spot); default: middle",
+        "[onset, offset] (detrended: see mmnet_jax.vision.spot); default: middle",
         flag_values=fv,
     )
     flags.DEFINE_boolean(

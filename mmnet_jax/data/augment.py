@@ -23,7 +23,7 @@ is one gather from the stored frame, then normalised, then replaced by 0 where i
 Temporal jitter picks the onset and apex frames among the stored neighbours (see
 :func:`training_batch` and ``tfds_builders.clip_features``), over the ranges of the
 official script named by :attr:`AugmentConfig.jitter`
-(:func:`mmnet_jax.frames.official_jitter`).
+(:func:`mmnet_jax.vision.frames.official_jitter`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from mmnet_jax import frames
+from mmnet_jax.vision import frames
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,7 +41,7 @@ class AugmentConfig:
     """The training augmentation (official: flip, 3 degrees, padding 15 for 5 classes;
     4 degrees, padding 4 for 3 classes; temporal jitter on, over the ranges of the
     script named by ``jitter``: ``"5class"`` or ``"3class"``, see
-    :func:`mmnet_jax.frames.official_jitter`)."""
+    :func:`mmnet_jax.vision.frames.official_jitter`)."""
 
     flip: bool = True
     rotation_deg: float = 3.0

@@ -6,10 +6,10 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from mmnet_jax.models.ca_block import MainBranch
-from mmnet_jax.models.config import MMNetConfig
 from mmnet_jax.models.layers import accumulation_dtype, symmetric_uniform
-from mmnet_jax.models.pc_module import PCModule
+from mmnet_jax.models.mmnet.ca_block import MainBranch
+from mmnet_jax.models.mmnet.config import MMNetConfig
+from mmnet_jax.models.mmnet.pc_module import PCModule
 
 
 class MMNet(nnx.Module):

@@ -2,7 +2,7 @@
 training workdir holds.
 
 A model directory is the deployable form of one MMNet (training with
-``final_model=True`` writes ``WORKDIR/final_model``; ``python -m mmnet_jax.convert``
+``final_model=True`` writes ``WORKDIR/final_model``; ``mmnet convert``
 writes one from the official weights)::
 
     DIR/model.json   format tag, MMNetConfig, class names, preprocessing constants, source
@@ -10,7 +10,7 @@ writes one from the official weights)::
 
 :func:`load` also takes a training workdir: its all-subjects model
 (``WORKDIR/final_model``), or one LOSO fold's model, which
-:func:`mmnet_jax.training.run_checkpoints.load_fold_model` restores (only
+:func:`mmnet_jax.training.checkpoints.load_fold_model` restores (only
 ``mmnet_jax.training`` knows the training checkpoints' layout).
 
 :func:`define_flags` and :func:`loader_from_flags` give the commands (predict, export,
@@ -23,7 +23,6 @@ import dataclasses
 import json
 import os
 from collections.abc import Callable
-from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
@@ -31,54 +30,15 @@ from absl import flags
 from etils import epath
 from flax import nnx
 
-from mmnet_jax import cli, frames
+from mmnet_jax import cli
+from mmnet_jax import workdir as workdir_files
 from mmnet_jax.models import MMNet, MMNetConfig
-from mmnet_jax.training import run_checkpoints
+from mmnet_jax.training import checkpoints
+from mmnet_jax.training import checkpoints as run_checkpoints
+from mmnet_jax.vision import frames
 
-FORMAT = "mmnet_jax.model/1"
-_STATE_FILTER = nnx.Any(nnx.Param, nnx.BatchStat)
-
-
-def save(
-    directory: str | os.PathLike,
-    model: MMNet,
-    *,
-    class_names: list[str] | None = None,
-    source: str | None = None,
-    extra: dict[str, Any] | None = None,
-) -> epath.Path:
-    """Write ``model`` (parameters + BatchNorm statistics) and its metadata to a model
-    directory; returns its absolute path.
-
-    Args:
-      directory: the folder to write (created; ``state/`` is overwritten).
-      model: an MMNet.
-      class_names: one per output, in label order (default ``class_<i>``).
-      source: where the model comes from, for people reading model.json.
-      extra: more model.json keys (e.g. ``epochs``, ``seed``).
-
-    Raises:
-      ValueError: the class names do not fit the model's head.
-    """
-    path = run_checkpoints.absolute(directory)
-    config = model.config
-    names = list(class_names) if class_names else [f"class_{i}" for i in range(config.num_classes)]
-    if len(names) != config.num_classes:
-        raise ValueError(f"{len(names)} class names for a {config.num_classes}-way head")
-    path.mkdir(parents=True, exist_ok=True)
-    meta = {
-        "format": FORMAT,
-        "mmnet_config": dataclasses.asdict(config),
-        "class_names": names,
-        "preprocess": frames.constants(config.image_size),
-        "source": source or "",
-        **(extra or {}),
-    }
-    state = nnx.to_pure_dict(nnx.state(model, _STATE_FILTER))
-    with ocp.StandardCheckpointer() as ckptr:
-        ckptr.save(path / "state", state, force=True)
-    (path / "model.json").write_text(json.dumps(meta, indent=2))
-    return path
+FORMAT = checkpoints.MODEL_FORMAT
+_STATE_FILTER = checkpoints.MODEL_STATE_FILTER
 
 
 def is_model_dir(path: str | os.PathLike) -> bool:
@@ -90,7 +50,7 @@ def read_meta(directory: str | os.PathLike) -> dict:
 
     Raises:
       FileNotFoundError: no model.json there (the message says what writes one).
-      ValueError: another format, or preprocessing other than :mod:`mmnet_jax.frames`'s.
+      ValueError: another format, or preprocessing other than :mod:`mmnet_jax.vision.frames`'s.
     """
     path = epath.Path(directory)
     meta_file = path / "model.json"
@@ -98,12 +58,12 @@ def read_meta(directory: str | os.PathLike) -> dict:
         raise FileNotFoundError(
             f"{path} is not a model directory: {meta_file} is missing (model directories "
             "are written by training with --config.final_model=True, as WORKDIR/final_model, "
-            "or by python -m mmnet_jax.convert)"
+            "or by mmnet convert)"
         )
     meta = json.loads(meta_file.read_text())
     if meta.get("format") != FORMAT:
         raise ValueError(f"{meta_file}: format {meta.get('format')!r}, expected {FORMAT!r}")
-    # The commands normalise with mmnet_jax.frames (the one normaliser); a model saved with
+    # The commands normalise with mmnet_jax.vision.frames (the one normaliser); a model saved with
     # other constants would be fed wrongly scaled frames, so refuse it.
     want = frames.constants(int(meta["mmnet_config"]["image_size"]))
     got = meta.get("preprocess") or want
@@ -168,8 +128,8 @@ def class_names(num_classes: int, meta: dict) -> list[str]:
 
 def _no_model_reason(workdir: epath.Path) -> str:
     """Why a folder has no all-subjects model, and what to do (the error's text)."""
-    final = workdir / "final_model"
-    cfg_file = workdir / "config.json"
+    final = workdir / workdir_files.FINAL_MODEL
+    cfg_file = workdir / workdir_files.CONFIG
     if not cfg_file.exists():
         return (
             f"{workdir} is neither a model directory ({workdir / 'model.json'} is missing) "
@@ -179,7 +139,7 @@ def _no_model_reason(workdir: epath.Path) -> str:
         run = json.loads(cfg_file.read_text()).get("run_config", {})
     except ValueError:
         run = {}
-    if run.get("final_model") or not (workdir / "results.json").exists():
+    if run.get("final_model") or not (workdir / workdir_files.RESULTS).exists():
         # A run that stopped (NaN loss, Ctrl-C, a crash) has config.json but no results.
         return (
             f"{workdir} has no final model ({final / 'model.json'} is missing): its run did "
@@ -212,13 +172,13 @@ def locate(path_or_workdir: str | os.PathLike, fold: str | None = None) -> epath
             raise ValueError(f"{path} is a model directory, not a training workdir with folds")
         return path
     if fold is not None:
-        if not (path / "config.json").exists():
+        if not (path / workdir_files.CONFIG).exists():
             raise FileNotFoundError(
                 f"{path} is not a training workdir: {path / 'config.json'} is missing"
             )
         return path
-    if is_model_dir(path / "final_model"):
-        return path / "final_model"
+    if is_model_dir(path / workdir_files.FINAL_MODEL):
+        return path / workdir_files.FINAL_MODEL
     raise FileNotFoundError(_no_model_reason(path))
 
 
@@ -261,7 +221,7 @@ def define_flags(fv: flags.FlagValues) -> None:
         "or a LOSO fold's model with --fold (a model directory is accepted too)", flag_values=fv,
     )  # fmt: skip
     flags.DEFINE_string(
-        "model_dir", None, "model directory (model.json + state/), e.g. from mmnet_jax.convert",
+        "model_dir", None, "model directory (model.json + state/), e.g. from mmnet convert",
         flag_values=fv,
     )  # fmt: skip
     flags.DEFINE_string(

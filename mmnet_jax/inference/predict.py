@@ -2,9 +2,9 @@
 
 Example:
 
-    python -m mmnet_jax.predict --workdir runs/synthetic --onset onset.png --apex apex.png
+    mmnet predict --workdir runs/synthetic --onset onset.png --apex apex.png
 
-    python -m mmnet_jax.predict --workdir runs/synthetic --video clip.mp4
+    mmnet predict --workdir runs/synthetic --video clip.mp4
 
 Give the model with --workdir (its final model, or a LOSO fold's with --fold SUBJECT) or
 --model_dir, and the pairs with --onset/--apex, --clip_dir/--onset_frame/--apex_frame or
@@ -28,7 +28,9 @@ import numpy as np
 from absl import flags
 from flax import nnx
 
-from mmnet_jax import cli, frames, inputs, model_dir
+from mmnet_jax import cli
+from mmnet_jax.inference import inputs, model_dir
+from mmnet_jax.vision import frames
 
 Images = Sequence[str | os.PathLike | np.ndarray] | np.ndarray
 
@@ -58,7 +60,7 @@ def batched(fn, arrays: Sequence[np.ndarray], batch_size: int) -> list:
 
 def logits_of(model: nnx.Module, onset: np.ndarray, apex: np.ndarray, batch_size: int = 16):
     """Logits (N, C) float32 for uint8 RGB NHWC frames (N, S, S, 3) at the model's size,
-    normalised by :func:`mmnet_jax.frames.normalize`."""
+    normalised by :func:`mmnet_jax.vision.frames.normalize`."""
     graphdef, state = nnx.split(model)
     parts = batched(lambda o, a: _logits(graphdef, state, o, a), [onset, apex], max(batch_size, 1))
     return np.concatenate(parts) if parts else np.zeros((0, model.config.num_classes), np.float32)
@@ -101,7 +103,7 @@ def load_pairs(
     warn: frames.Warn = cli.note,
 ) -> tuple[frames.Loaded, frames.Loaded]:
     """Onset and apex frames read and resized for the model (see
-    :func:`mmnet_jax.frames.load_frames`), with a note for each pair whose two frames
+    :func:`mmnet_jax.vision.frames.load_frames`), with a note for each pair whose two frames
     differ in size or colour mode: the model reads apex - onset, so such a difference
     looks like motion and can flip the prediction."""
     if len(onset_images) != len(apex_images):
@@ -134,7 +136,7 @@ def predict_pairs(
     """Class predictions for pairs of frames.
 
     Args:
-      model: an MMNet in eval mode (e.g. from ``mmnet_jax.model_dir.load``).
+      model: an MMNet in eval mode (e.g. from ``mmnet_jax.inference.model_dir.load``).
       meta: its model.json metadata (class names).
       onset_images, apex_images: equal-length sequences of image paths or RGB arrays
         (H, W), (H, W, 1|3|4), uint8 or float in [0, 1], any size; or (N, H, W, C)

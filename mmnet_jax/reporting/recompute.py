@@ -1,18 +1,19 @@
-"""Recompute a run's figures from ``epoch_predictions.npz`` alone and compare them with
-its ``results.json`` (to 1e-6; the chosen epochs exactly).
+"""``mmnet recompute WORKDIR``: a run's figures recomputed from ``epoch_predictions.npz``
+alone and compared with its ``results.json`` (to 1e-6; the chosen epochs exactly).
 
-    python tests/recompute_from_npz.py WORKDIR
+    mmnet recompute runs/synthetic
 
-Independent of the package on purpose: NumPy and the standard library only, the metric
-definitions, the official selection rule and the bootstrap written again from their
-descriptions (issues 12 and 14), so that a mistake in ``mmnet_jax.results`` or
-``mmnet_jax.metrics`` is not repeated here. From results.json it reads only settings
+Independent of the rest of the package on purpose: NumPy and the standard library only
+(and the command-line style of :mod:`mmnet_jax.cli`), the metric definitions, the
+official selection rule and the bootstrap written again from their descriptions, so
+that a mistake in ``mmnet_jax.evaluation.results`` or
+``mmnet_jax.evaluation.metrics`` is not repeated here. From results.json it reads only settings
 (``eval_epoch``, ``seeds``, the ``ci95`` resamples and seed) and the epoch each fold is
 scored at (``selected_epoch_per_subject``, per seed under ``per_seed``: chosen on
 validation subjects, whose predictions the npz does not hold), and checks the figures:
 every seed's (``per_seed``), their mean and sample standard deviation (the top level),
 the first seed's breakdowns, and the bootstrap interval. Exit status 0 when every figure
-agrees, 1 when one does not (each disagreement printed), 2 for a missing or unreadable
+agrees, 5 when one does not (each disagreement printed), 2 for a missing or unreadable
 file.
 """
 
@@ -20,10 +21,12 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from fractions import Fraction
 
 import numpy as np
+
+from mmnet_jax import cli
+from mmnet_jax import workdir as workdir_files
 
 TOLERANCE = 1e-6
 
@@ -231,24 +234,26 @@ def compare(mine: dict, theirs: dict, where: str = "") -> list[str]:
     return bad
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: python tests/recompute_from_npz.py WORKDIR", file=sys.stderr)
-        return 2
-    npz_path = os.path.join(argv[0], "epoch_predictions.npz")
+def _define(fv) -> None:
+    del fv  # no flags: the workdir is the one positional argument
+
+
+def _body(fv, positional: list[str]) -> int:
+    if len(positional) != 1:
+        cli.fail("give the run's workdir: mmnet recompute WORKDIR")
+    workdir = positional[0]
+    npz_path = os.path.join(workdir, workdir_files.EPOCH_PREDICTIONS)
     try:
         with np.load(npz_path) as z:  # no allow_pickle: the file must not need it
             arrays = {k: z[k] for k in z.files}
-        with open(os.path.join(argv[0], "results.json")) as f:
+        with open(os.path.join(workdir, workdir_files.RESULTS)) as f:
             results = json.load(f)
     except (OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        cli.fail(str(e))
     try:
         mine = recompute_run(arrays, results)
     except (KeyError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        cli.fail(f"{workdir}: {e}")
     bad = compare(mine, results)
     for line in bad:
         print(line)
@@ -258,8 +263,9 @@ def main(argv: list[str]) -> int:
         f"{'MISMATCH' if bad else 'OK'}: {n} clips, {e} epochs, {s} seed{'s' * (s > 1)}; "
         f"honest UF1 {mine['uf1']:.6f}, optimistic UF1 {mine['optimistic']['uf1']:.6f}"
     )
-    return 1 if bad else 0
+    return cli.EXIT_MISMATCH if bad else cli.EXIT_OK
 
 
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+def main(argv: list[str] | None = None) -> int:
+    """Exit status 0 when every figure agrees, 5 when one does not, 2 for a bad workdir."""
+    return cli.run(__doc__, _define, _body, argv)

@@ -6,8 +6,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from mmnet_jax.models.config import MMNetConfig
 from mmnet_jax.models.layers import Conv2d, accumulation_dtype, symmetric_uniform, timm_trunc_normal
+from mmnet_jax.models.mmnet.config import MMNetConfig
 
 # The ViT's Linear weights and position embedding: timm's trunc_normal_(std=.02), whose
 # +-2 bounds are absolute (effectively N(0, 0.02^2)); Linear biases 0, LayerNorms 1 and 0.

@@ -15,12 +15,15 @@ import csv
 import dataclasses
 import io
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mmnet_jax import folds, metrics
-from mmnet_jax.folds import FoldPlan
+from mmnet_jax.evaluation import metrics
+
+if TYPE_CHECKING:  # the fold plan's types; evaluation imports nothing of training
+    from mmnet_jax.training import folds
+    from mmnet_jax.training.folds import FoldPlan
 
 OPTIMISTIC_LABEL = "optimistic (best test epoch, as the official code)"
 OPTIMISTIC_RULE = (
@@ -365,7 +368,7 @@ def summarize(
     epochs: int,
     dataset: str,
     seed: int,
-    replicas: folds.Replicas | None = None,
+    replicas: folds.Replicas,
 ) -> dict[str, Any]:
     """The dict of ``results.json``: metrics over the pooled predictions of all folds.
 
@@ -375,9 +378,9 @@ def summarize(
       class_names: label names in label order.
       eval_epoch: the pre-declared evaluation epoch (1-based), the "last" rule's.
       seed: the run's (first) seed.
-      replicas: the run's (seed, fold) replicas (default: one seed, ``seed``, no
-        validation subjects); with validation subjects each fold is scored at the epoch
-        :func:`selected_epochs` picks.
+      replicas: the run's (seed, fold) replicas (``folds.Replicas``; one seed, no
+        validation subjects: ``Replicas.one_seed(plan, seed)``); with validation
+        subjects each fold is scored at the epoch :func:`selected_epochs` picks.
 
     Returns:
       One seed's figures (accuracy, uf1, uar, per_class, confusion, per_fold, per_source,
@@ -396,8 +399,6 @@ def summarize(
     c = len(names)
     labels = np.asarray(labels)
     subjects = list(plan.subjects)
-    if replicas is None:
-        replicas = folds.Replicas.one_seed(plan, seed)
     if replicas.seeds[0] != int(seed):
         raise ValueError(f"seed {seed} is not the replicas' first seed {replicas.seeds[0]}")
     missing = [

@@ -5,13 +5,13 @@ A pair is given one of four ways:
 - ``--onset A.jpg --apex B.jpg``: two image files;
 - ``--clip_dir D --onset_frame N --apex_frame M``: a clip folder whose frame files carry
   their number as the last digit group of the file stem (``reg_img46.jpg``,
-  ``006_05562.jpg``, ``46.jpg``, ``img046.bmp``; see :func:`mmnet_jax.frames.frame_number`);
+  ``006_05562.jpg``, ``46.jpg``, ``img046.bmp``; see :func:`mmnet_jax.vision.frames.frame_number`);
 - ``--video clip.mp4`` (a video file OpenCV can read) or ``--clip_dir D`` without
   both frame numbers: a whole clip. The face is located in the onset frame (the first
   frame unless ``--onset_frame`` is given) and every frame is levelled and cropped with
-  that one transform (:func:`mmnet_jax.faces.align_clip`; ``--noface_align`` for frames
+  that one transform (:func:`mmnet_jax.vision.faces.align_clip`; ``--noface_align`` for frames
   that are already face crops); the apex is spotted after the onset
-  (:func:`mmnet_jax.spot.spot_apex`) unless ``--apex_frame`` is given. Video frames are
+  (:func:`mmnet_jax.vision.spot.spot_apex`) unless ``--apex_frame`` is given. Video frames are
   numbered from 0;
 - ``--csv pairs.csv``: a batch, one pair a row, with columns ``onset,apex`` (image paths)
   or ``clip_dir,onset_frame,apex_frame``, and an optional ``id``. Relative paths are
@@ -33,7 +33,8 @@ import cv2
 import numpy as np
 from absl import flags
 
-from mmnet_jax import cli, faces, frames, spot
+from mmnet_jax import cli
+from mmnet_jax.vision import faces, frames, spot
 
 
 @dataclasses.dataclass
@@ -385,7 +386,7 @@ def define_flags(fv: flags.FlagValues) -> None:
     )  # fmt: skip
     flags.DEFINE_enum(
         "apex_method", spot.DEFAULT_METHOD, list(spot.METHODS), "how a whole clip's apex "
-        "is spotted (see mmnet_jax/spot.py)", flag_values=fv,
+        "is spotted (see mmnet_jax/vision/spot.py)", flag_values=fv,
     )  # fmt: skip
 
 

@@ -2,7 +2,7 @@
 
 The micro-expression datasets are small (CASME II: 249 clips), so every clip's stored
 frames are read once into memory and placed on the devices; training gathers its batches
-there (``mmnet_jax.augment``) with no host round trips.
+there (``mmnet_jax.data.augment``) with no host round trips.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
-from mmnet_jax import frames
+from mmnet_jax.vision import frames
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ class ClipArrays:
         """The arrays training needs under an official temporal-jitter recipe.
 
         ``jitter`` becomes the recipe's (N, 3) ranges
-        (:func:`mmnet_jax.frames.official_jitter`) capped by the stored frames, and
+        (:func:`mmnet_jax.vision.frames.official_jitter`) capped by the stored frames, and
         ``apex_frames`` keeps only the frames those ranges reach (the frames after the
         apex are dropped when the recipe draws none). ``None`` (no temporal jitter) keeps
         only the labelled frames. Arrays made in memory (no ``bounds``) are returned as
@@ -154,7 +154,7 @@ class ClipArrays:
             raise DatasetError(
                 f"{self.dataset}: the {recipe} temporal jitter draws frames after the apex "
                 "and these records hold none (prepared by an older builder version): "
-                "prepare the dataset again with python -m mmnet_jax.prepare"
+                "prepare the dataset again with mmnet prepare"
             )
         ranges = np.minimum(official, self.stored)
         capped = self.ids[(official > self.stored).any(axis=1)].tolist()
@@ -295,7 +295,7 @@ def load(data_cfg) -> ClipArrays:
     """Load the dataset a run config names, building it first when that needs no files.
 
     The synthetic set is generated on demand. A licence-gated dataset must have been
-    prepared with ``python -m mmnet_jax.prepare``.
+    prepared with ``mmnet prepare``.
 
     Raises:
       DatasetError: an unknown dataset, or one not prepared (the message names the
@@ -319,7 +319,7 @@ def load(data_cfg) -> ClipArrays:
                 if older
                 else ""
             )
-            + ": prepare it from your licensed copy first with python -m mmnet_jax.prepare "
+            + ": prepare it from your licensed copy first with mmnet prepare "
             f"--dataset {data_cfg.name}/{data_cfg.get('builder_config', '')} "
             f"--manual_dir /path/to/your/{data_cfg.name} "
             f"--image_size {int(data_cfg.get('prepared_image_size', 224))} "

@@ -3,12 +3,12 @@ and its metadata in a zip archive, loadable with plain JAX.
 
 Example:
 
-    python -m mmnet_jax.export --workdir runs/synthetic --out mmnet.export.zip
+    mmnet export --workdir runs/synthetic --out mmnet.export.zip
 
-Then, needing only jax and numpy: ``m = mmnet_jax.export.load("mmnet.export.zip")``;
+Then, needing only jax and numpy: ``m = mmnet_jax.inference.export.load("mmnet.export.zip")``;
 ``m(onset, apex)`` takes uint8 RGB NHWC frames (B, S, S, 3), S = ``m.image_size``, and
 returns logits (B, C) float32 (with ``--input float32``: frames normalised by
-``mmnet_jax.frames.normalize``). The batch size B is symbolic. The archive holds
+``mmnet_jax.vision.frames.normalize``). The batch size B is symbolic. The archive holds
 ``metadata.json`` (class names, input and output specs, preprocessing, versions),
 ``exported.bin`` (``jax.export.Exported.serialize()``) and ``README.txt``; zip's CRC-32
 guards the program's bytes. More in README.md, "Use a trained model".
@@ -50,7 +50,7 @@ Load with plain JAX (no Flax or model code needed):
         exported = jax.export.deserialize(bytearray(z.read("{exported}")))
     logits = exported.call(onset, apex)
 
-or with mmnet_jax installed: mmnet_jax.export.load("{name}")(onset, apex).
+or with mmnet_jax installed: mmnet_jax.inference.export.load("{name}")(onset, apex).
 """
 
 
@@ -80,7 +80,8 @@ def export_model(
     """
     from flax import nnx  # noqa: PLC0415 - load() must not need Flax
 
-    from mmnet_jax import frames, model_dir  # noqa: PLC0415
+    from mmnet_jax.inference import model_dir  # noqa: PLC0415
+    from mmnet_jax.vision import frames
 
     if input_dtype not in INPUT_DTYPES:
         raise ValueError(f"input_dtype must be one of {INPUT_DTYPES}, got {input_dtype!r}")
@@ -273,7 +274,7 @@ def _define(fv) -> None:
     # Imported here: load() needs only jax and numpy.
     from absl import flags  # noqa: PLC0415
 
-    from mmnet_jax import model_dir  # noqa: PLC0415
+    from mmnet_jax.inference import model_dir  # noqa: PLC0415
 
     model_dir.define_flags(fv)
     flags.DEFINE_string("out", None, "file to write (a zip archive); required", flag_values=fv)
@@ -292,7 +293,8 @@ def _define(fv) -> None:
 
 
 def _body(fv, positional: list[str]) -> int:
-    from mmnet_jax import cli, model_dir  # noqa: PLC0415
+    from mmnet_jax import cli
+    from mmnet_jax.inference import model_dir  # noqa: PLC0415
 
     cli.no_positional(positional)
     if not fv.out:
@@ -330,7 +332,8 @@ def _body(fv, positional: list[str]) -> int:
 def check(model: Any, path: str | os.PathLike, batch_sizes=(1, 3)) -> dict:
     """Compare the export file with the model on random frames at several batch sizes
     (on the default backend); returns the largest relative difference of the logits."""
-    from mmnet_jax import frames, predict  # noqa: PLC0415
+    from mmnet_jax.inference import predict  # noqa: PLC0415
+    from mmnet_jax.vision import frames
 
     loaded = load(path)
     rng = np.random.default_rng(0)

@@ -2,7 +2,7 @@
 
 The trainer calls it at the end of a run; to rewrite the report of a finished run::
 
-    python -m mmnet_jax.report --workdir WORKDIR
+    mmnet report --workdir WORKDIR
 
 What the report holds: README.md, section "Train" (honest metrics, the workdir).
 """
@@ -22,7 +22,9 @@ import numpy as np
 from absl import flags
 from etils import epath
 
-from mmnet_jax import cli, metrics
+from mmnet_jax import cli
+from mmnet_jax import workdir as workdir_files
+from mmnet_jax.evaluation import metrics
 
 # MMNet's published results (accuracy %, F1), keyed by builder name and class count. All
 # of them select, for every held-out subject, the epoch with the best test accuracy.
@@ -73,8 +75,6 @@ SYNTHETIC_NOTICE = (
     "motion encodes the class: these figures are a sanity check of the pipeline, not "
     "comparable to results on real micro-expression datasets."
 )
-FINAL_MODEL_DIR = "final_model"
-REPORT_NAME = "report.md"
 CONFUSION_PNG = "confusion_matrix.png"
 CURVES_PNG = "learning_curves.png"
 FOLD_CURVES_PNG = "per_fold_curves.png"
@@ -102,9 +102,20 @@ def write_report(
     figures = _write_figures(wd, results)
     final = _final_model(wd, resolved_config)
     text = _markdown(results, resolved_config, run_info, figures, final)
-    path = wd / REPORT_NAME
+    path = wd / workdir_files.REPORT
     path.write_text(text)
     return path
+
+
+def report_workdir(workdir: str | os.PathLike, read=None) -> epath.Path:
+    """``write_report`` from the files a finished run wrote in ``workdir`` (results.json,
+    config.json, run_info.json when present); ``read`` reads one JSON file (default:
+    ``json.loads`` of its text)."""
+    read = read or (lambda path: json.loads(path.read_text()))
+    wd = epath.Path(workdir)
+    info_file = wd / workdir_files.RUN_INFO
+    info = read(info_file) if info_file.exists() else {}
+    return write_report(wd, read(wd / workdir_files.RESULTS), read(wd / workdir_files.CONFIG), info)
 
 
 # --- helpers -------------------------------------------------------------------------
@@ -736,7 +747,7 @@ def _published_composite(results: dict) -> list[str]:
 def _final_model(wd: epath.Path, resolved: dict) -> dict | None:
     """Where the all-subjects model is and what its ``model.json`` says, when the config
     asks for one (``final_model``) or the workdir holds one; else None."""
-    path = wd / FINAL_MODEL_DIR
+    path = wd / workdir_files.FINAL_MODEL
     asked = bool(resolved.get("run_config", {}).get("final_model"))
     exists = path.exists()
     if not (asked or exists):
@@ -849,7 +860,7 @@ def _write_figures(wd: epath.Path, results: dict) -> dict[str, str]:
         path = wd / SEEDS_PNG
         _seeds_figure(per_seed, results.get("ci95"), results, path)
         out[SEEDS_PNG] = str(path)
-    folds = _read_fold_metrics(wd / "metrics.jsonl", results.get("seed"))
+    folds = _read_fold_metrics(wd / workdir_files.METRICS, results.get("seed"))
     if folds:
         path = wd / FOLD_CURVES_PNG
         _fold_curves_figure(folds, curves, results.get("eval_epoch"), path)
@@ -1034,7 +1045,7 @@ def _read_json(path: epath.Path) -> dict:
 
 def _body(fv: flags.FlagValues, positional: list[str]) -> int:
     workdir = fv.workdir
-    if positional and workdir is None:  # the documented form: python -m mmnet_jax.report WORKDIR
+    if positional and workdir is None:  # the documented form: mmnet report WORKDIR
         workdir, positional = positional[0], positional[1:]
     cli.no_positional(positional)
     if not workdir:
@@ -1042,16 +1053,12 @@ def _body(fv: flags.FlagValues, positional: list[str]) -> int:
     wd = epath.Path(workdir)
     if not wd.is_dir():
         cli.fail(f"workdir {workdir} is not a folder")
-    results = _read_json(wd / "results.json")
-    resolved = _read_json(wd / "config.json")
-    info_file = wd / "run_info.json"
-    info = _read_json(info_file) if info_file.exists() else {}
-    print(write_report(wd, results, resolved, info))
+    print(report_workdir(wd, read=_read_json))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m mmnet_jax.report --workdir WORKDIR`` (or ``... report WORKDIR``)."""
+    """``mmnet report --workdir WORKDIR`` (or ``... report WORKDIR``)."""
     return cli.run(__doc__, _define, _body, argv)
 
 

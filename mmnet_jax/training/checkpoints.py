@@ -4,7 +4,7 @@
 
 - ``state``: the ``FoldState`` of the group being trained (every leaf with a leading
   fold axis; PRNG keys stored as their uint32 key data);
-- ``progress``: ``mmnet_jax.results.Progress`` as JSON: which group and epoch the state
+- ``progress``: ``mmnet_jax.evaluation.results.Progress`` as JSON: which group and epoch the state
   is at, and the per-epoch history of every fold trained so far (losses, test
   predictions), so a resumed run reports exactly what an uninterrupted one would.
 
@@ -14,6 +14,7 @@ latest checkpoint is always the furthest point reached.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -25,9 +26,11 @@ import orbax.checkpoint as ocp
 from etils import epath
 from flax import nnx
 
-from mmnet_jax import results
-from mmnet_jax.models import MMNetConfig
+from mmnet_jax import workdir as workdir_files
+from mmnet_jax.evaluation import results
+from mmnet_jax.models import MMNet, MMNetConfig
 from mmnet_jax.training import fold_trainer
+from mmnet_jax.vision import frames
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +68,7 @@ class RunCheckpoints:
         """``keep`` latest checkpoints are kept and, with ``epochs``, also the last one of
         every fold group (steps that are multiples of ``epochs``), so each fold's final
         state stays loadable (``load_fold_model``)."""
-        self.directory = absolute(workdir) / "checkpoints"
+        self.directory = absolute(workdir) / workdir_files.CHECKPOINTS
         options = ocp.CheckpointManagerOptions(
             max_to_keep=keep,
             keep_period=epochs,
@@ -122,7 +125,7 @@ def load_fold_model(workdir, subject: str):
       ValueError: no fold tests ``subject``, or the checkpoint does not fit the model.
     """
     wd = absolute(workdir)
-    cfg_file = wd / "config.json"
+    cfg_file = wd / workdir_files.CONFIG
     if not cfg_file.exists():
         raise FileNotFoundError(f"{wd} is not a training workdir: {cfg_file} is missing")
     resolved = json.loads(cfg_file.read_text())
@@ -131,7 +134,9 @@ def load_fold_model(workdir, subject: str):
         raise ValueError(f"no fold tests subject {subject!r} in {wd}; subjects: {subjects}")
     index = subjects.index(subject)
     epochs = int(resolved["train_settings"]["epochs"])
-    manager = ocp.CheckpointManager(wd / "checkpoints", item_names=("state", "progress"))
+    manager = ocp.CheckpointManager(
+        wd / workdir_files.CHECKPOINTS, item_names=("state", "progress")
+    )
     try:
         for step in sorted(manager.all_steps(), reverse=True):
             progress = _restore_progress(manager, step)
@@ -184,3 +189,51 @@ def _flat_by_name(tree) -> dict[str, Any]:
         names = [str(getattr(k, "key", getattr(k, "idx", getattr(k, "name", k)))) for k in path]
         out["/".join(names).removesuffix("/value")] = leaf
     return out
+
+
+# --- model directories ---------------------------------------------------------------
+# A model directory (the deployable form of one model; read by mmnet_jax.inference.model_dir).
+MODEL_FORMAT = "mmnet_jax.model/1"
+MODEL_STATE_FILTER = nnx.Any(nnx.Param, nnx.BatchStat)
+
+
+def save_model_dir(
+    directory: str | os.PathLike,
+    model: MMNet,
+    *,
+    class_names: list[str] | None = None,
+    source: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> epath.Path:
+    """Write ``model`` (parameters + BatchNorm statistics) and its metadata to a model
+    directory; returns its absolute path.
+
+    Args:
+      directory: the folder to write (created; ``state/`` is overwritten).
+      model: an MMNet.
+      class_names: one per output, in label order (default ``class_<i>``).
+      source: where the model comes from, for people reading model.json.
+      extra: more model.json keys (e.g. ``epochs``, ``seed``).
+
+    Raises:
+      ValueError: the class names do not fit the model's head.
+    """
+    path = absolute(directory)
+    config = model.config
+    names = list(class_names) if class_names else [f"class_{i}" for i in range(config.num_classes)]
+    if len(names) != config.num_classes:
+        raise ValueError(f"{len(names)} class names for a {config.num_classes}-way head")
+    path.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "format": MODEL_FORMAT,
+        "mmnet_config": dataclasses.asdict(config),
+        "class_names": names,
+        "preprocess": frames.constants(config.image_size),
+        "source": source or "",
+        **(extra or {}),
+    }
+    state = nnx.to_pure_dict(nnx.state(model, MODEL_STATE_FILTER))
+    with ocp.StandardCheckpointer() as ckptr:
+        ckptr.save(path / "state", state, force=True)
+    (path / "model.json").write_text(json.dumps(meta, indent=2))
+    return path

@@ -3,7 +3,7 @@ same clips.
 
 Example::
 
-    python -m mmnet_jax.compare runs/casme2_seeds runs/casme2_validation --format markdown
+    mmnet compare runs/casme2_seeds runs/casme2_validation --format markdown
 
 Each row: dataset and task, protocol (epoch selection rule, epochs, seeds), accuracy,
 UF1 and UAR as mean +- sample std over seeds with the 95% bootstrap interval over test
@@ -25,7 +25,9 @@ import numpy as np
 from absl import flags
 from etils import epath
 
-from mmnet_jax import cli, metrics
+from mmnet_jax import cli
+from mmnet_jax import workdir as workdir_files
+from mmnet_jax.evaluation import metrics
 
 FORMATS = ("markdown", "csv", "latex")
 OPTIMISTIC_NOTE = (
@@ -124,9 +126,9 @@ def load_run(path: str) -> Run:
         cli.fail(f"run {path} does not exist")
     if not wd.is_dir():
         cli.fail(f"run {path} is not a folder")
-    res_file = wd / "results.json"
+    res_file = wd / workdir_files.RESULTS
     if not res_file.exists():
-        if (wd / "config.json").exists():
+        if (wd / workdir_files.CONFIG).exists():
             cli.fail(f"run {path} is unfinished: no results.json yet")
         cli.fail(f"{path} is not a run's workdir: no results.json")
     try:
@@ -137,7 +139,7 @@ def load_run(path: str) -> Run:
     except (OSError, ValueError) as e:
         cli.fail(f"{res_file} cannot be read: {e}")
     arrays = None
-    npz = wd / "epoch_predictions.npz"
+    npz = wd / workdir_files.EPOCH_PREDICTIONS
     if npz.exists():
         try:
             with np.load(io.BytesIO(npz.read_bytes())) as z:
@@ -315,16 +317,14 @@ def _define(fv: flags.FlagValues) -> None:
 
 def _body(fv: flags.FlagValues, positional: list[str]) -> int:
     if not positional:
-        cli.fail(
-            "give one or more run workdirs: python -m mmnet_jax.compare RUN_DIR... (see --help)"
-        )
+        cli.fail("give one or more run workdirs: mmnet compare RUN_DIR... (see --help)")
     runs = [load_run(p) for p in positional]
     sys.stdout.write(render(runs, fv.format))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m mmnet_jax.compare RUN_DIR... [--format markdown|csv|latex]``."""
+    """``mmnet compare RUN_DIR... [--format markdown|csv|latex]``."""
     return cli.run(__doc__, _define, _body, argv)
 
 

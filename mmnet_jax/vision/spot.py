@@ -16,23 +16,18 @@ crops at a small working size (so sensor noise and hair-fine texture do not coun
 The score is the mean of the largest 10 % of per-pixel absolute differences (a micro
 expression moves a small part of the face), smoothed over 5 frames; the apex is its
 arg max. Frames should be face crops aligned with one transform for the whole clip
-(:func:`mmnet_jax.faces.align_clip`), so that alignment adds no motion. The README has
-the error of each method on synthetic clips whose true apex is known, from
-
-    python -m mmnet_jax.spot --seed 1 --subjects 8 --clips_per_subject 5
+(:func:`mmnet_jax.vision.faces.align_clip`), so that alignment adds no motion. The error
+of each method on synthetic clips whose true apex is known:
+``python benchmarks/apex_spotting.py --seed 1 --subjects 8 --clips_per_subject 5``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import sys
 from collections.abc import Sequence
 
 import cv2
 import numpy as np
-from absl import flags
-
-from mmnet_jax import cli
 
 METHODS = ("detrended", "onset", "middle")
 DEFAULT_METHOD = "detrended"
@@ -161,63 +156,3 @@ def _check(n: int, onset: int, offset: int, method: str) -> None:
         raise ValueError(f"unknown apex spotting method {method!r}; known: {', '.join(METHODS)}")
     if not 0 <= onset <= offset < n:
         raise ValueError(f"need 0 <= onset ({onset}) <= offset ({offset}) < {n} frames")
-
-
-# ---------------------------------------------------------------------------------------
-# The measurement behind the README's table: synthetic clips know their true apex.
-
-
-def measure_synthetic(
-    seed: int = 1, subjects: int = 8, clips_per_subject: int = 5, image_size: int = 64
-) -> dict[str, np.ndarray]:
-    """Absolute apex error in frames of each method on synthetic clips (the generator of
-    ``tfds_builders.synthetic_me``, whose clips carry head drift, lighting change and
-    sensor noise): ``{method: int array (clips,)}``, searching each clip's whole
-    [onset, offset]."""
-    from tfds_builders.synthetic_me import generator  # noqa: PLC0415 - measurement only
-
-    errors: dict[str, list[int]] = {m: [] for m in METHODS}
-    for identity, clips in generator.plan_dataset(seed, subjects, clips_per_subject):
-        for spec in clips:
-            numbers = range(spec.onset, spec.offset + 1)
-            clip = generator.render_frames(identity, spec, numbers, image_size)
-            for method in METHODS:
-                found = spot_apex(clip, method=method).apex + spec.onset
-                errors[method].append(abs(found - spec.apex))
-    return {m: np.asarray(e) for m, e in errors.items()}
-
-
-def error_table(errors: dict[str, np.ndarray]) -> str:
-    """A Markdown table: median and 90th-percentile error (frames) per method."""
-    lines = [
-        "| method | median error (frames) | 90th percentile (frames) | clips |",
-        "|---|---|---|---|",
-    ]
-    for method, e in errors.items():
-        lines.append(f"| {method} | {np.median(e):.1f} | {np.percentile(e, 90):.1f} | {len(e)} |")
-    return "\n".join(lines)
-
-
-def _define(fv: flags.FlagValues) -> None:
-    flags.DEFINE_integer(
-        "seed", 1, "generator seed (parameters were tuned on seed 0)", flag_values=fv
-    )
-    flags.DEFINE_integer("subjects", 8, "synthetic subjects", lower_bound=1, flag_values=fv)
-    flags.DEFINE_integer("clips_per_subject", 5, "clips per subject", lower_bound=1, flag_values=fv)
-    flags.DEFINE_integer("image_size", 64, "frame side in pixels", lower_bound=16, flag_values=fv)
-
-
-def _body(fv: flags.FlagValues, positional: list[str]) -> int:
-    cli.no_positional(positional)
-    errors = measure_synthetic(fv.seed, fv.subjects, fv.clips_per_subject, fv.image_size)
-    print(error_table(errors))
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Print the apex-spotting error table; returns the exit status."""
-    return cli.run(__doc__, _define, _body, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
