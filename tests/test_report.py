@@ -11,7 +11,7 @@ from etils import epath
 from configs import default
 from mmnet_jax.data import records as data_lib
 from mmnet_jax.evaluation import results
-from mmnet_jax.reporting import report
+from mmnet_jax.reporting import figures, published, report
 from mmnet_jax.training import folds, trainer
 
 LABEL = "optimistic (best test epoch, as the official code)"
@@ -219,7 +219,7 @@ def test_other_tasks_no_paper_line(tmp_path, dataset, classes, folds, sources):
     ],
 )
 def test_paper_lookup(dataset, classes, expected):
-    got = report.paper_result(dataset, classes)
+    got = published.paper_result(dataset, classes)
     assert (got[1:] if got else None) == expected
 
 
@@ -295,8 +295,8 @@ def test_seeds_validation_and_interval(tmp_path):
     assert "`eval.select=validation`" in text and "(ties to the later epoch)" in text
     for seed, m in summary["per_seed"].items():
         assert f"| {seed} | {100 * m['accuracy']:.2f}% | {m['uf1']:.4f} |" in text
-    check_png(pathlib.Path(wd) / report.SEEDS_PNG)
-    assert f"![Seeds' spread]({report.SEEDS_PNG})" in text
+    check_png(pathlib.Path(wd) / figures.SEEDS_PNG)
+    assert f"![Seeds' spread]({figures.SEEDS_PNG})" in text
     chosen = summary["selected_epoch_per_subject"]
     assert "| subject | n | accuracy | UF1 | UAR | epoch |" in text
     for s, e in chosen.items():
@@ -309,4 +309,4 @@ def test_one_seed_report_has_the_interval_and_no_spread_plot(tmp_path):
     lo, hi = results_["ci95"]["uar"]
     assert f"UAR [{lo:.4f}, {hi:.4f}]" in text and "Seeds and uncertainty" in text
     assert "over 1 seeds" not in text and "mean ± standard deviation" not in text
-    assert not (path.parent / report.SEEDS_PNG).exists()
+    assert not (path.parent / figures.SEEDS_PNG).exists()

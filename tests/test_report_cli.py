@@ -9,7 +9,7 @@ import pytest
 from etils import epath
 
 from mmnet_jax.evaluation import metrics
-from mmnet_jax.reporting import report
+from mmnet_jax.reporting import figures, markdown, report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 NAMES = ["negative", "positive", "surprise"]
@@ -72,7 +72,7 @@ def one_error_line(capsys) -> str:
 def test_chance_levels_by_hand():
     # Always "negative": accuracy 6/10; recall 1, 0, 0 -> UAR 1/3; F1 of negative
     # 2 * 0.6 * 1 / 1.6 = 0.75, others 0 -> UF1 0.25.
-    biggest, chance = report.chance_levels({"negative": 6, "positive": 3, "surprise": 1}, NAMES)
+    biggest, chance = markdown.chance_levels({"negative": 6, "positive": 3, "surprise": 1}, NAMES)
     assert biggest == "negative"
     assert chance["accuracy"] == pytest.approx(0.6)
     assert chance["uar"] == pytest.approx(1 / 3)
@@ -91,7 +91,7 @@ def test_report_run_facts(tmp_path, dataset):
     results, config, info = write_run(wd, dataset=dataset, info=info)
     text = report.write_report(wd, results, config, info).read_text()
     assert "accuracy 60.00%, UF1 0.2500 and UAR 0.3333" in text
-    assert (report.SYNTHETIC_NOTICE in text) == dataset.startswith("synthetic_me")
+    assert (markdown.SYNTHETIC_NOTICE in text) == dataset.startswith("synthetic_me")
     for row in (
         f"| command | `{info['command']}` |",
         "| commit | `0123abcd` |",
@@ -172,7 +172,7 @@ def test_remote_workdir(fake_gcs, capsys):
     path = report.write_report(wd, results, config, info)
     assert os.fspath(path) == "gs://bucket/runs/r1/report.md"
     assert "/bucket/runs/r1/report.md" in fake_gcs
-    for png in (report.CONFUSION_PNG, report.CURVES_PNG):
+    for png in (figures.CONFUSION_PNG, figures.CURVES_PNG):
         assert (wd / png).read_bytes()[:8] == PNG_MAGIC
     (wd / "report.md").unlink()
     assert report.main(["--workdir", "gs://bucket/runs/r1"]) == 0

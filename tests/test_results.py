@@ -184,6 +184,17 @@ def _hand_run(sources=None):
     return plan, progress, out
 
 
+def test_results_json_schema_round_trips():
+    """summarize's dict is the Results schema: from its JSON and back, key for key; a
+    dict with a key the schema does not have (or without one it has) is refused."""
+    _, _, out = _hand_run()
+    on_disk = json.loads(json.dumps(out))
+    back = results.Results.from_json(on_disk)
+    assert back.uf1 == out["uf1"] and back.to_json() == on_disk
+    with pytest.raises(ValueError, match=r"unknown keys \['extra'\], missing \['uf1'\]"):
+        results.Results.from_json({k: v for k, v in on_disk.items() if k != "uf1"} | {"extra": 1})
+
+
 def test_official_rule_on_a_hand_worked_example():
     assert metrics.subject_f1([0, 1, 2], [0, 1, 1], 3) == Fraction(5, 9)
     assert metrics.subject_f1([0, 0, 1], [1, 1, 1], 3) == Fraction(1, 4)

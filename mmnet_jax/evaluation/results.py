@@ -401,6 +401,118 @@ def summarize(
     subjects = list(plan.subjects)
     if replicas.seeds[0] != int(seed):
         raise ValueError(f"seed {seed} is not the replicas' first seed {replicas.seeds[0]}")
+    _check_finished(progress, subjects, replicas, epochs)
+    seed_figures, epochs_of, val_uf1 = _seed_figures(
+        progress, plan, replicas, labels, sources, names, eval_epoch, epochs
+    )
+    per_seed = {
+        str(sd): {
+            **{m: fig[m] for m in _HEADLINE},
+            "optimistic": fig["optimistic"],
+            "per_fold": fig["per_fold"],
+            "selected_epoch_per_subject": dict(epoch_of),
+        }
+        for sd, fig, epoch_of in zip(replicas.seeds, seed_figures, epochs_of, strict=True)
+    }
+    first = seed_figures[0]
+    counts = np.bincount(labels, minlength=c)
+    return Results(
+        protocol=_protocol(len(subjects), eval_epoch, epochs, replicas),
+        **{m: _mean([f[m] for f in seed_figures]) for m in _HEADLINE},
+        eval_epoch=eval_epoch,
+        epochs=epochs,
+        num_samples=first["num_samples"],
+        per_class=first["per_class"],
+        confusion=first["confusion"],
+        per_fold=first["per_fold"],
+        per_source=first["per_source"],
+        optimistic=_optimistic_over_seeds(seed_figures),
+        curves=first["curves"],
+        dataset=dataset,
+        class_names=names,
+        class_counts={n: int(k) for n, k in zip(names, counts, strict=True)},
+        num_subjects=len(subjects),
+        seed=int(seed),
+        seeds=list(replicas.seeds),
+        num_seeds=len(replicas.seeds),
+        per_seed=per_seed,
+        std={m: _sample_std([f[m] for f in seed_figures]) for m in _HEADLINE},
+        ci95=metrics.bootstrap_subjects(np.stack([f["subject_confusions"] for f in seed_figures])),
+        selection=_selection(replicas, subjects, eval_epoch, epochs, val_uf1),
+        selected_epoch_per_subject=dict(epochs_of[0]),
+    ).to_json()
+
+
+@dataclasses.dataclass(frozen=True)
+class Results:
+    """The schema of ``results.json`` (``summarize`` fills it; ``to_json``/``from_json``).
+
+    accuracy, uf1, uar: honest figures (the mean over seeds); protocol: how they were
+    obtained; eval_epoch/epochs: the pre-declared epoch and the run's epochs; per_class,
+    confusion, per_fold, per_source, curves: the first seed's breakdowns; optimistic: the
+    official best-epoch-on-test figures (labelled, apart); class_names, class_counts,
+    num_samples, num_subjects: the data; seed, seeds, num_seeds, per_seed, std: the seeds;
+    ci95: the bootstrap interval over test subjects; selection and
+    selected_epoch_per_subject: the epoch rule and the epoch each fold is scored at.
+    docs/outputs.md describes every key.
+    """
+
+    protocol: str
+    accuracy: float
+    uf1: float
+    uar: float
+    eval_epoch: int
+    epochs: int
+    num_samples: int
+    per_class: dict[str, Any]
+    confusion: list[list[int]]
+    per_fold: dict[str, Any]
+    per_source: dict[str, Any]
+    optimistic: dict[str, Any]
+    curves: dict[str, Any]
+    dataset: str
+    class_names: list[str]
+    class_counts: dict[str, int]
+    num_subjects: int
+    seed: int
+    seeds: list[int]
+    num_seeds: int
+    per_seed: dict[str, Any]
+    std: dict[str, float]
+    ci95: dict[str, Any]
+    selection: dict[str, Any]
+    selected_epoch_per_subject: dict[str, int]
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Results:
+        """From a results.json dict; a key it does not know, or one missing, is refused."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown, missing = sorted(set(d) - names), sorted(names - set(d))
+        if unknown or missing:
+            raise ValueError(f"not a results.json: unknown keys {unknown}, missing {missing}")
+        return cls(**d)
+
+
+def _seed_figures(progress, plan, replicas, labels, sources, names, eval_epoch, epochs):
+    """Each seed's figures at its selected epochs: ``(figures, epoch_of, val_uf1)``, the
+    first two one per seed, ``val_uf1`` the first seed's validation UF1 (or None)."""
+    figures, epochs_of, val_uf1 = [], [], None
+    for k in range(len(replicas.seeds)):
+        epoch_of, uf1_of = selected_epochs(
+            progress, replicas, labels, len(names), k, eval_epoch=eval_epoch, epochs=epochs
+        )
+        view = seed_view(progress, plan, k)
+        figures.append(_one_seed(view, plan, labels, sources, names, epoch_of, epochs))
+        epochs_of.append(epoch_of)
+        if k == 0:
+            val_uf1 = uf1_of
+    return figures, epochs_of, val_uf1
+
+
+def _check_finished(progress: Progress, subjects: list[str], replicas, epochs: int) -> None:
     missing = [
         record_name(s, k)
         for k in range(len(replicas.seeds))
@@ -410,76 +522,40 @@ def summarize(
     ]
     if missing:
         raise RuntimeError(f"folds not finished: {missing}")
-    per_seed, seed_figures, epochs_of, val_uf1 = {}, [], [], None
-    for k, sd in enumerate(replicas.seeds):
-        epoch_of, uf1_of = selected_epochs(
-            progress, replicas, labels, c, k, eval_epoch=eval_epoch, epochs=epochs
-        )
-        view = seed_view(progress, plan, k)
-        fig = _one_seed(view, plan, labels, sources, names, epoch_of, epochs)
-        seed_figures.append(fig)
-        epochs_of.append(epoch_of)
-        if k == 0:
-            val_uf1 = uf1_of
-        per_seed[str(sd)] = {
-            **{m: fig[m] for m in _HEADLINE},
-            "optimistic": fig["optimistic"],
-            "per_fold": fig["per_fold"],
-            "selected_epoch_per_subject": dict(epoch_of),
-        }
-    first = seed_figures[0]
-    mean = {m: _mean([f[m] for f in seed_figures]) for m in _HEADLINE}
-    std = {m: _sample_std([f[m] for f in seed_figures]) for m in _HEADLINE}
-    optimistic_figures = dict(first["optimistic"])
+
+
+def _optimistic_over_seeds(seed_figures: list[dict]) -> dict[str, Any]:
+    """The first seed's optimistic figures, the headline ones averaged over seeds."""
+    out = dict(seed_figures[0]["optimistic"])
     if len(seed_figures) > 1:
         for m in _HEADLINE:
-            optimistic_figures[m] = _mean([f["optimistic"][m] for f in seed_figures])
-        optimistic_figures["seeds"] = (
+            out[m] = _mean([f["optimistic"][m] for f in seed_figures])
+        out["seeds"] = (
             f"accuracy, uf1 and uar: the mean over {len(seed_figures)} seeds; the epochs "
             "and per_source: the first seed's (per_seed has each seed's)"
         )
-    confusions = np.stack([f["subject_confusions"] for f in seed_figures])
-    selection = {"rule": "validation" if replicas.has_validation else "last"}
-    if replicas.has_validation:
-        k = len(replicas.validation_subjects[0])
-        selection.update(
-            description=VALIDATION_RULE.format(k=k),
-            validation_subjects=k,
-            ties="the later epoch",
-            validation_subjects_per_subject={
-                s: list(replicas.validation_subjects[f]) for f, s in enumerate(subjects)
-            },
-            validation_uf1_per_subject=val_uf1,
-        )
-    else:
-        selection["description"] = (
-            f"every fold at epoch {eval_epoch} of {epochs}, fixed before training (eval.epoch)"
-        )
-    counts = np.bincount(labels, minlength=c)
+    return out
+
+
+def _selection(replicas, subjects: list[str], eval_epoch: int, epochs: int, val_uf1) -> dict:
+    """results.json's ``selection``: the epoch rule, and its validation subjects."""
+    if not replicas.has_validation:
+        return {
+            "rule": "last",
+            "description": (
+                f"every fold at epoch {eval_epoch} of {epochs}, fixed before training (eval.epoch)"
+            ),
+        }
+    k = len(replicas.validation_subjects[0])
     return {
-        "protocol": _protocol(len(subjects), eval_epoch, epochs, replicas),
-        **mean,
-        "eval_epoch": eval_epoch,
-        "epochs": epochs,
-        "num_samples": first["num_samples"],
-        "per_class": first["per_class"],
-        "confusion": first["confusion"],
-        "per_fold": first["per_fold"],
-        "per_source": first["per_source"],
-        "optimistic": optimistic_figures,
-        "curves": first["curves"],
-        "dataset": dataset,
-        "class_names": names,
-        "class_counts": {n: int(k) for n, k in zip(names, counts, strict=True)},
-        "num_subjects": len(subjects),
-        "seed": int(seed),
-        "seeds": list(replicas.seeds),
-        "num_seeds": len(replicas.seeds),
-        "per_seed": per_seed,
-        "std": std,
-        "ci95": metrics.bootstrap_subjects(confusions),
-        "selection": selection,
-        "selected_epoch_per_subject": dict(epochs_of[0]),
+        "rule": "validation",
+        "description": VALIDATION_RULE.format(k=k),
+        "validation_subjects": k,
+        "ties": "the later epoch",
+        "validation_subjects_per_subject": {
+            s: list(replicas.validation_subjects[f]) for f, s in enumerate(subjects)
+        },
+        "validation_uf1_per_subject": val_uf1,
     }
 
 
