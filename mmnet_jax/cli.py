@@ -36,7 +36,7 @@ EXIT_TABLE = """exit status:
   5    recompute: a figure of results.json disagrees with epoch_predictions.npz
   130  interrupted (Ctrl-C)"""
 
-_HELP = ("--help", "-h", "--helpfull", "-?", "--helpshort")
+HELP_FLAGS = ("--help", "-h", "--helpfull", "-?", "--helpshort")
 
 
 class UserError(Exception):
@@ -51,6 +51,12 @@ def fail(message: str) -> NoReturn:
 def note(message: str) -> None:
     """A note for the user (a conversion, a fallback): one line on stderr."""
     print(f"note: {message}", file=sys.stderr)
+
+
+def one_line(e: BaseException) -> str:
+    """An exception's message on one line (whitespace runs, newlines included, become one
+    space), or its type's name when it has none."""
+    return " ".join(str(e).split()) or type(e).__name__
 
 
 def error_line(message: object) -> str:
@@ -93,7 +99,7 @@ def parse(doc: str, fv: flags.FlagValues, argv: Sequence[str]) -> list[str] | No
       UserError: an unknown flag, a bad value or a missing required flag.
     """
     argv = list(argv)
-    if any(a in _HELP for a in argv):
+    if any(a in HELP_FLAGS for a in argv):
         sys.stdout.write(help_text(doc, fv))
         return None
     try:

@@ -3,7 +3,8 @@ edge against the direction
 
     vision <- tfds_builders <- data <- training -> evaluation
     reporting reads workdir files (and uses evaluation's metrics)
-    inference -> models, vision, and training's checkpoints (``--fold``, model directories)
+    inference -> models, vision, evaluation, and training's checkpoints (``--fold``,
+    model directories)
     commands (``mmnet <command>``, ``train.py``) may import everything
 
 Imports are read with ``ast`` from every module of ``mmnet_jax`` and ``tfds_builders``:
@@ -41,6 +42,7 @@ ALLOWED: dict[str, set[str]] = {
     "mmnet_jax.inference": {
         "mmnet_jax.models",
         "mmnet_jax.vision",
+        "mmnet_jax.evaluation",
         "mmnet_jax.training.checkpoints",
     },
     "mmnet_jax.commands": {"*"},

@@ -103,7 +103,7 @@ def test_outputs(finished_run):
     # predictions' own; the optimistic epochs are each fold's best test accuracy.
     lines = [json.loads(x) for x in (workdir / "metrics.jsonl").read_text().splitlines()]
     assert len(lines) == (3 + 1) * 8  # 3 folds and the all-subjects model, 8 epochs
-    for s, best in on_disk["optimistic"]["best_epoch_per_subject"].items():
+    for s, best in on_disk["optimistic"]["best_accuracy_epoch_per_subject"].items():
         accs = [x["test_accuracy"] for x in lines if x["fold"] == s]
         assert len(accs) == 8 and best == int(np.argmax(accs)) + 1
         sel = np.asarray([r["subject"] == s for r in rows])

@@ -54,7 +54,7 @@ def usage() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``argv[0]``'s command with the rest; returns its exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help", "help", "-?", "--helpfull", "--helpshort"):
+    if not argv or argv[0] in (*cli.HELP_FLAGS, "help"):
         print(usage())
         return cli.EXIT_OK if argv else cli.EXIT_USER_ERROR
     name, rest = argv[0], argv[1:]

@@ -48,10 +48,6 @@ def _define(fv: flags.FlagValues) -> None:
     flags.mark_flags_as_required(["config", "workdir"], flag_values=fv)
 
 
-def _one_line(e: BaseException) -> str:
-    return " ".join(str(e).split()) or type(e).__name__
-
-
 def _body(fv: flags.FlagValues, positional: list[str]) -> int:
     cli.no_positional(positional)
     config, workdir = fv["config"].value, fv.workdir
@@ -86,12 +82,12 @@ def _body(fv: flags.FlagValues, positional: list[str]) -> int:
         results = trainer.train_and_evaluate(config, workdir)
     except user_errors as e:
         if distributed.active():
-            distributed.abort(cli.error_line(_one_line(e)), cli.EXIT_USER_ERROR)
-        cli.fail(_one_line(e))
+            distributed.abort(cli.error_line(cli.one_line(e)), cli.EXIT_USER_ERROR)
+        cli.fail(cli.one_line(e))
     except trainer.NonFiniteLossError as e:
         if distributed.active():
-            distributed.abort(cli.error_line(_one_line(e)), EXIT_NONFINITE)
-        print(cli.error_line(_one_line(e)), file=sys.stderr)
+            distributed.abort(cli.error_line(cli.one_line(e)), EXIT_NONFINITE)
+        print(cli.error_line(cli.one_line(e)), file=sys.stderr)
         return EXIT_NONFINITE
     except KeyboardInterrupt:
         if distributed.active():
@@ -99,7 +95,7 @@ def _body(fv: flags.FlagValues, positional: list[str]) -> int:
         raise
     except Exception as e:
         if distributed.active():
-            line = cli.error_line(f"{type(e).__name__}: {_one_line(e)}")
+            line = cli.error_line(f"{type(e).__name__}: {cli.one_line(e)}")
             distributed.abort(line, 1, detail=traceback.format_exc())
         raise
     if jax.process_index() == 0 and config.get("report", True):
@@ -147,7 +143,7 @@ def _check_config(argv: list[str]) -> None:
         module_spec.loader.exec_module(module)
         config = module.get_config(arg) if colon else module.get_config()
     except Exception as e:  # noqa: BLE001 - any failure of the user's config is reported
-        cli.fail(f"--config {spec}: {' '.join(str(e).split()) or type(e).__name__}")
+        cli.fail(f"--config {spec}: {cli.one_line(e)}")
     for a in argv:
         m = re.match(r"--config\.([^=]+)", a)
         if not m:
@@ -165,7 +161,7 @@ def _check_config(argv: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if not any(a in ("--help", "-h", "--helpfull", "-?", "--helpshort") for a in argv):
+    if not any(a in cli.HELP_FLAGS for a in argv):
         try:
             _check_config(argv)
         except cli.UserError as e:

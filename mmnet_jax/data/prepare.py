@@ -15,8 +15,6 @@ files each expects and the options: README.md ("Data") and tfds_builders/README.
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -27,6 +25,7 @@ from etils import epath
 
 import tfds_builders
 from mmnet_jax import cli
+from mmnet_jax.data import records
 from tfds_builders import me_common
 
 # Exit status when --strict stops at a bad clip (kept apart from 2: the data, not the
@@ -77,7 +76,7 @@ def _builder(
     face_align=None,
     apex_method=None,
 ):
-    with _quiet_tfds():
+    with records.quiet_tfds():
         return tfds.builder(
             dataset,
             data_dir=data_dir,
@@ -89,21 +88,6 @@ def _builder(
             apex_method=apex_method,
             strict=strict or None,
         )
-
-
-@contextlib.contextmanager
-def _quiet_tfds():
-    """TFDS's warnings while looking a builder up: that a derived config ("5class_32px")
-    is custom and that a folder not built yet has no dataset_info.json. Both are expected
-    here, so they are kept off the terminal, where the line that matters is the error or
-    the report."""
-    absl_logger = logging.getLogger("absl")
-    level = absl_logger.level
-    absl_logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        absl_logger.setLevel(level)
 
 
 def _release_builder(dataset: str) -> type[me_common.ClipBuilder]:
@@ -221,7 +205,7 @@ def _body(fv: flags.FlagValues, positional: list[str]) -> int:
     if fv.face_align and fv.face_crop is False:
         cli.fail("--face_align crops the face: it cannot go with --noface_crop")
     existing = _builder(fv.dataset, str(data_dir), **options)
-    with _quiet_tfds():
+    with records.quiet_tfds():
         reuse = existing.is_prepared() and not fv.overwrite
     if reuse:
         _note_reuse(existing, manual_dir)

@@ -51,7 +51,7 @@ class _DropMessages(logging.Filter):
 
 
 @contextlib.contextmanager
-def _quiet_tfds(generating: bool = False):
+def quiet_tfds(generating: bool = False):
     """Without TFDS's chatter about the project's own builders: its log of a whole
     builder config and of version folders without metadata (an unprepared set), and,
     when ``generating`` the synthetic set (which downloads nothing), its "Downloading
@@ -302,12 +302,12 @@ def load(data_cfg) -> ClipArrays:
         prepare command and the data directory searched).
     """
     synthetic = data_cfg.name == "synthetic_me"
-    with _quiet_tfds():
+    with quiet_tfds():
         builder = get_builder(data_cfg)
         prepared = builder.is_prepared()
     if not prepared and synthetic:
         log.info("generating the synthetic set into %s (no download)", builder.data_dir)
-        with _quiet_tfds(generating=True):
+        with quiet_tfds(generating=True):
             builder.download_and_prepare()
     if not prepared and not synthetic:
         older = older_versions(builder)

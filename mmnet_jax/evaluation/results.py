@@ -582,9 +582,9 @@ def optimistic(
 
     Returns a dict with ``label``, ``rule``, ``accuracy`` (the sum over subjects of each
     one's most correct predictions in any epoch, over all test clips), ``uf1`` and ``uar``
-    (from the pooled counts of each subject's best-F1 epoch), ``best_accuracy_epoch_per_subject``,
-    ``best_f1_epoch_per_subject``, ``best_epoch_per_subject`` (the accuracy epochs, as
-    before: each subject's first epoch with the most correct test predictions) and
+    (from the pooled counts of each subject's best-F1 epoch),
+    ``best_accuracy_epoch_per_subject`` (each subject's first epoch with the most correct
+    test predictions), ``best_f1_epoch_per_subject`` and
     ``per_source`` (the same figures per source dataset when there are several; each
     source's clips at the epochs chosen for their subjects).
     """
@@ -621,7 +621,6 @@ def optimistic(
         "accuracy": overall["accuracy"],
         "uf1": overall["uf1"],
         "uar": overall["uar"],
-        "best_epoch_per_subject": dict(acc_epoch),
         "best_accuracy_epoch_per_subject": acc_epoch,
         "best_f1_epoch_per_subject": f1_epoch,
         "per_source": per_source,

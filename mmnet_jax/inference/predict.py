@@ -29,6 +29,7 @@ from absl import flags
 from flax import nnx
 
 from mmnet_jax import cli
+from mmnet_jax.evaluation import results
 from mmnet_jax.inference import inputs, model_dir
 from mmnet_jax.vision import frames
 
@@ -66,17 +67,10 @@ def logits_of(model: nnx.Module, onset: np.ndarray, apex: np.ndarray, batch_size
     return np.concatenate(parts) if parts else np.zeros((0, model.config.num_classes), np.float32)
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis, in float64."""
-    z = np.asarray(logits, np.float64)
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 def records(logits: np.ndarray, names: list[str]) -> list[dict]:
     """One dict per row of logits: class names, probabilities, prediction, logits."""
     out = []
-    for row, probs in zip(logits, softmax(logits), strict=True):
+    for row, probs in zip(logits, results.probabilities(logits), strict=True):
         k = int(np.argmax(probs))
         out.append(
             {

@@ -146,7 +146,7 @@ def initialize(timeout_s: float = 60.0) -> None:
         )
     except (ValueError, RuntimeError) as e:
         raise DistributedSetupError(
-            f"jax.distributed.initialize failed: {' '.join(str(e).split())} (set "
+            f"jax.distributed.initialize failed: {cli.one_line(e)} (set "
             f"{ENV_COORDINATOR}, {ENV_NUM_PROCESSES} and {ENV_PROCESS_ID}, or run under "
             "SLURM or on Cloud TPU; see the README's 'Several hosts')"
         ) from None
@@ -215,10 +215,6 @@ def check_same_config(config: dict) -> None:
             )
 
 
-def _one_line(e: BaseException) -> str:
-    return " ".join(str(e).split()) or type(e).__name__
-
-
 @contextlib.contextmanager
 def same_outcome(name: str, errors: tuple[type[Exception], ...]) -> Iterator[None]:
     """Run the block on every process; if it raises one of ``errors`` on any process,
@@ -236,7 +232,7 @@ def same_outcome(name: str, errors: tuple[type[Exception], ...]) -> Iterator[Non
     code = "ok"
     if error is not None:
         kind = next(j for j, cls in enumerate(errors) if isinstance(error, cls))
-        code = f"{kind}\t{_one_line(error)}"
+        code = f"{kind}\t{cli.one_line(error)}"
     failed = [(i, v) for i, v in enumerate(exchange(name, code)) if v != "ok"]
     if not failed:
         return
