@@ -17,7 +17,7 @@ its temporal jitter (``augment.jitter="3class"``: onset from [onset, onset + 0.2
 onset) / 4], apex from [apex - 0.15 (apex - onset) / 4, apex + 0.15 (offset - apex) / 4],
 frames after the apex included, as the records of builder 2.0.0 store them), and its
 5-way head on the 3 classes (``head_classes=5``; ``:classes=3,head=3`` for a 3-way
-head). Full table: default.py and the README's "Train" section.
+head). Full table: default.py and docs/training.md ("The official recipe").
 """
 
 from configs import default

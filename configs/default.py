@@ -3,7 +3,7 @@
 Every field can be overridden on the command line, e.g.
 ``--config.train.epochs=10 --config.data.data_dir=/data/tfds``.
 
-Command (after preparing CASME II, see the README)::
+Command (after preparing CASME II, see docs/data.md)::
 
     python train.py --config configs/default.py --workdir runs/casme2_5class
 
@@ -19,11 +19,11 @@ normalise, then flip/rot 3/crop pad 15 the same, fill 0 = mean colour (``augment
 jitter 0.15 (apex - onset) / 4         ``augment.jitter="5class"``: the same, capped
                                        at the 4 stored neighbours (build report)
 init as the official modules           the same (``models/``)
-PIL bilinear resize at load            INTER_AREA when preparing (measured gap: README)
+PIL bilinear resize at load            INTER_AREA when preparing (measured gap: docs/training.md)
 best test epoch per subject            a pre-declared epoch (``eval.epoch``)
 =====================================  =============================================
 
-The README's "Train" section has the full table (3-class column included).
+docs/training.md ("The official recipe") has the full table (3-class column included).
 
 Variants import this file and override a few fields (``casme2.py``, ``samm.py``, ...).
 Every variant takes ``runlocal`` (``--config configs/samm.py:runlocal``): see
@@ -114,7 +114,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.checkpoint.keep = 2
 
     config.final_model = False  # after LOSO, train on all subjects -> workdir/final_model
-    config.distributed = False  # several processes/hosts as one run (README: Several hosts)
+    config.distributed = False  # several processes/hosts as one run (docs/hosts.md)
     # Seconds without a heartbeat from another process before the run stops, naming it.
     config.distributed_timeout = 60
     config.progress_bar = True

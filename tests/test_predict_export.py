@@ -256,7 +256,7 @@ def test_export_round_trip(assets, exported_file):
     meta = loaded.metadata
     assert meta["inputs"][0]["shape"] == ["batch", SIZE, SIZE, 3]
     assert meta["inputs"][0]["dtype"] == "uint8" and meta["preprocess"]["applied_inside"]
-    assert meta["mmnet_config"]["widths"] == list(CONFIG.widths)
+    assert meta["model"] == "mmnet" and meta["model_config"]["widths"] == list(CONFIG.widths)
     assert meta["jax_version"] == jax.__version__
     assert [str(a) for a in loaded.exported.in_avals] == [f"uint8[batch,{SIZE},{SIZE},3]"] * 2
     rng = np.random.default_rng(5)
@@ -427,7 +427,7 @@ def test_error_incompatible_checkpoint(assets, capsys, tmp_path):
     bad.mkdir()
     os.symlink(assets["model_dir"] / "state", bad / "state")
     meta = json.loads((assets["model_dir"] / "model.json").read_text())
-    meta["mmnet_config"]["num_classes"] = 4  # the stored head is 3 wide
+    meta["model_config"]["num_classes"] = 4  # the stored head is 3 wide
     meta["class_names"] = ["a", "b", "c", "d"]
     (bad / "model.json").write_text(json.dumps(meta))
     argv = ["--model_dir", bad, "--onset", assets["onset"], "--apex", assets["apex"]]

@@ -46,7 +46,7 @@ def test_help_shows_the_example_and_the_whole_description():
     out = done.stdout
     assert "mmnet prepare --dataset casme2/5class --manual_dir ~/data/CASME2" in out
     # The whole docstring, not its first line: the last sentence comes before the flags.
-    assert 'the options: README.md ("Data") and tfds_builders/README.md.\n\nflags:' in out
+    assert "the options: docs/data.md and tfds_builders/README.md.\n\nflags:" in out
     for flag in ("--dataset", "--manual_dir", "--data_dir", "--image_size", "--frames_per_side"):
         assert flag in out
     assert "--[no]face_crop" in out and "--[no]strict" in out and "--[no]overwrite" in out

@@ -52,7 +52,10 @@ def usage() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``argv[0]``'s command with the rest; returns its exit status."""
+    """Run ``argv[0]``'s command with the rest; returns its exit status. Called without
+    ``argv`` (the console script), ``train`` first restarts the process once with huge
+    pages (``hugepages.reexec``); called with ``argv`` (in-process), never."""
+    from_command_line = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in (*cli.HELP_FLAGS, "help"):
         print(usage())
@@ -66,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return cli.EXIT_USER_ERROR
-    if name == "train":
+    if name == "train" and from_command_line:
         from mmnet_jax.training import hugepages  # noqa: PLC0415
 
         hugepages.reexec()  # once, before JAX allocates anything (see hugepages.py)

@@ -8,10 +8,10 @@ Example (the synthetic demo, a few minutes on a laptop CPU)::
 A config file takes arguments after a colon (``configs/casme2.py:classes=3,runlocal``;
 ``runlocal`` shrinks any config to a few-minute run), and every config field can be
 overridden: ``--config.train.epochs=10``. Rerunning the same command resumes the run.
-What the workdir holds: see the README.
+What the workdir holds: docs/outputs.md.
 
 Several hosts (``--config.distributed=True``): the same command on every host; see the
-README's "Several hosts".
+docs/hosts.md.
 
 Exit status: 0 done; 2 a user mistake (one ``error:`` line); 1 the loss became NaN or
 infinite (one ``error:`` line naming the fold, epoch and step); 3 another process of a

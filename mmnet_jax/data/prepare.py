@@ -10,7 +10,7 @@ and prints the build report's summary; the full report is ``build_report.json`` 
 dataset's version folder. An existing build is reused (a note says where);
 ``--overwrite`` rebuilds it from ``--manual_dir``. Exit status: 0 built or reused, 2 a
 user mistake (one ``error:`` line), 4 ``--strict`` stopped at a bad clip. Datasets, the
-files each expects and the options: README.md ("Data") and tfds_builders/README.md.
+files each expects and the options: docs/data.md and tfds_builders/README.md.
 """
 
 from __future__ import annotations

@@ -234,3 +234,10 @@ def paired_bootstrap(
         "resamples": int(resamples),
         "seed": int(seed),
     }
+
+
+def softmax(logits, dtype=np.float64) -> np.ndarray:
+    """Softmax over the last axis, computed in ``dtype`` (float64 by default)."""
+    z = np.asarray(logits, dtype)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return (e / e.sum(axis=-1, keepdims=True)).astype(dtype)

@@ -197,10 +197,9 @@ def seed_view(progress: Progress, plan: FoldPlan, seed_index: int) -> Progress:
 
 
 def probabilities(logits: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis, float32 (the class probabilities a run records)."""
-    z = np.asarray(logits, np.float32)
-    z = np.exp(z - z.max(-1, keepdims=True))
-    return (z / z.sum(-1, keepdims=True)).astype(np.float32)
+    """Softmax over the last axis, computed in float32 (the class probabilities a run
+    records)."""
+    return metrics.softmax(logits, np.float32)
 
 
 def _test_clips(plan: FoldPlan, f: int) -> np.ndarray:

@@ -11,8 +11,8 @@ probabilities and the four CA stages' attention over the onset frame, with a col
 ``<id>_stage1.png`` ..
 ``<id>_stage4.png`` and ``<id>_motion.png``, and prints the paths. The four stages share
 one colour scale per pair, from the smallest to the largest attention value of any stage
-(stated on the colourbar), so the stages compare directly. More in README.md, "Use a
-trained model".
+(stated on the colourbar), so the stages compare directly. More in docs/models.md ("Use a
+trained model").
 """
 
 from __future__ import annotations

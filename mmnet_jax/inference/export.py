@@ -11,7 +11,7 @@ returns logits (B, C) float32 (with ``--input float32``: frames normalised by
 ``mmnet_jax.vision.frames.normalize``). The batch size B is symbolic. The archive holds
 ``metadata.json`` (class names, input and output specs, preprocessing, versions),
 ``exported.bin`` (``jax.export.Exported.serialize()``) and ``README.txt``; zip's CRC-32
-guards the program's bytes. More in README.md, "Use a trained model".
+guards the program's bytes. More in docs/models.md ("Use a trained model").
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ DEFAULT_PLATFORMS = ("cpu", "cuda", "tpu")
 INPUT_DTYPES = ("uint8", "float32")
 
 _README = """\
-MMNet micro-expression classifier exported with jax.export ({format}).
+Micro-expression classifier ({model}) exported with jax.export ({format}).
 
-Inputs: onset and apex frames, {input_text}.
+Inputs: {inputs}, {input_text}.
 Output: logits (batch, {num_classes}) float32; classes: {class_names}.
 
 Load with plain JAX (no Flax or model code needed):
@@ -48,9 +48,9 @@ Load with plain JAX (no Flax or model code needed):
     with zipfile.ZipFile("{name}") as z:
         meta = json.loads(z.read("{meta}"))
         exported = jax.export.deserialize(bytearray(z.read("{exported}")))
-    logits = exported.call(onset, apex)
+    logits = exported.call({args})
 
-or with mmnet_jax installed: mmnet_jax.inference.export.load("{name}")(onset, apex).
+or with mmnet_jax installed: mmnet_jax.inference.export.load("{name}")({args}).
 """
 
 
@@ -66,6 +66,36 @@ def _input_text(input_dtype: str, size: int) -> str:
     )
 
 
+def export_program(
+    model: Any, *, input_dtype: str = "uint8", platforms: Sequence[str] = DEFAULT_PLATFORMS
+) -> jax.export.Exported:
+    """The exported program of ``model`` (a model of the registry, eval mode) for
+    ``platforms``: logits of a batch of its inputs (``ModelSpec.inputs``, e.g. onset and
+    apex frames) of any size; see the module docstring for their layout."""
+    from flax import nnx  # noqa: PLC0415 - load() must not need Flax
+
+    from mmnet_jax.models import registry  # noqa: PLC0415
+    from mmnet_jax.vision import frames  # noqa: PLC0415
+
+    if input_dtype not in INPUT_DTYPES:
+        raise ValueError(f"input_dtype must be one of {INPUT_DTYPES}, got {input_dtype!r}")
+    model.eval()
+    size = model.config.image_size
+    count = len(registry.of_model(model).inputs)
+    graphdef, state = nnx.split(model)
+
+    def forward(*inputs: jax.Array) -> jax.Array:
+        # The weights are closed over, so they become constants of the exported program.
+        m = nnx.merge(graphdef, state)
+        if input_dtype == "uint8":
+            inputs = tuple(frames.normalize(x) for x in inputs)
+        return m(*inputs).astype(jnp.float32)
+
+    (batch,) = jax.export.symbolic_shape("batch")
+    spec = jax.ShapeDtypeStruct((batch, size, size, 3), jnp.dtype(input_dtype))
+    return jax.export.export(jax.jit(forward), platforms=tuple(platforms))(*[spec] * count)
+
+
 def export_model(
     model: Any,
     meta: dict,
@@ -75,33 +105,20 @@ def export_model(
     platforms: Sequence[str] = DEFAULT_PLATFORMS,
     source: dict | None = None,
 ) -> dict:
-    """Write ``model`` (an MMNet in eval mode) to ``out`` as an export file; returns its
-    metadata. See the module docstring for the function exported and the file format.
+    """Write ``model`` (a model of the registry, eval mode) to ``out`` as an export file;
+    returns its metadata. See the module docstring for the function exported and the file
+    format.
     """
-    from flax import nnx  # noqa: PLC0415 - load() must not need Flax
-
     from mmnet_jax.inference import model_dir  # noqa: PLC0415
-    from mmnet_jax.vision import frames
+    from mmnet_jax.models import registry  # noqa: PLC0415
+    from mmnet_jax.vision import frames  # noqa: PLC0415
 
-    if input_dtype not in INPUT_DTYPES:
-        raise ValueError(f"input_dtype must be one of {INPUT_DTYPES}, got {input_dtype!r}")
-    model.eval()
     config = model.config
     size = config.image_size
     names = model_dir.class_names(config.num_classes, meta)
-    graphdef, state = nnx.split(model)
-
-    def forward(onset: jax.Array, apex: jax.Array) -> jax.Array:
-        # The weights are closed over, so they become constants of the exported program.
-        m = nnx.merge(graphdef, state)
-        if input_dtype == "uint8":
-            onset, apex = frames.normalize(onset), frames.normalize(apex)
-        return m(onset, apex).astype(jnp.float32)
-
-    (batch,) = jax.export.symbolic_shape("batch")
-    spec = jax.ShapeDtypeStruct((batch, size, size, 3), jnp.dtype(input_dtype))
-    exported = jax.export.export(jax.jit(forward), platforms=tuple(platforms))(spec, spec)
+    exported = export_program(model, input_dtype=input_dtype, platforms=platforms)
     blob = exported.serialize()
+    inputs = registry.of_model(model).inputs
 
     frame = {
         "shape": ["batch", size, size, 3],
@@ -115,7 +132,7 @@ def export_model(
         "class_names": names,
         "num_classes": config.num_classes,
         "image_size": size,
-        "inputs": [{"name": "onset", **frame}, {"name": "apex", **frame}],
+        "inputs": [{"name": name, **frame} for name in inputs],
         "outputs": [{"name": "logits", "shape": ["batch", config.num_classes], "dtype": "float32"}],
         "input_description": _input_text(input_dtype, size),
         "preprocess": {
@@ -123,7 +140,7 @@ def export_model(
             "applied_inside": input_dtype == "uint8",
             "resize": "square resize to image_size (area filter down, bilinear up)",
         },
-        "mmnet_config": meta.get("mmnet_config") or _config_dict(config),
+        **registry.describe(config),
         "platforms": list(exported.platforms),
         "jax_version": jax.__version__,
         "jaxlib_version": _jaxlib_version(),
@@ -133,6 +150,9 @@ def export_model(
     }
     readme = _README.format(
         format=FORMAT,
+        model=metadata["model"],
+        inputs=" and ".join(f"{name} frames" for name in inputs),
+        args=", ".join(inputs),
         input_text=metadata["input_description"],
         num_classes=config.num_classes,
         class_names=", ".join(names),
@@ -149,12 +169,6 @@ def export_model(
     return metadata
 
 
-def _config_dict(config) -> dict:
-    import dataclasses  # noqa: PLC0415
-
-    return dataclasses.asdict(config)
-
-
 def _jaxlib_version() -> str:
     try:
         import jaxlib  # noqa: PLC0415
@@ -164,12 +178,14 @@ def _jaxlib_version() -> str:
         return ""
 
 
-class ExportedMMNet:
-    """A loaded export file: call it as ``model(onset, apex) -> logits``.
+class ExportedModel:
+    """A loaded export file: call it with the model's inputs (``input_names``, e.g.
+    ``model(onset, apex)``) -> logits.
 
     Attributes:
       metadata: the file's metadata.json.
-      class_names, num_classes, image_size, input_dtype, platforms: from the metadata.
+      class_names, num_classes, image_size, input_dtype, input_names, platforms: from the
+        metadata.
       exported: the ``jax.export.Exported`` (its ``call`` also works inside ``jax.jit``).
     """
 
@@ -180,6 +196,7 @@ class ExportedMMNet:
         self.num_classes: int = int(metadata["num_classes"])
         self.image_size: int = int(metadata["image_size"])
         self.input_dtype: str = metadata["inputs"][0]["dtype"]
+        self.input_names: tuple[str, ...] = tuple(i["name"] for i in metadata["inputs"])
         self.platforms: tuple[str, ...] = tuple(exported.platforms)
         self._call = jax.jit(exported.call)
 
@@ -203,20 +220,31 @@ class ExportedMMNet:
             x = x.astype(jnp.float32)
         return x
 
-    def __call__(self, onset, apex) -> jax.Array:
-        """Logits (B, num_classes) float32 for onset and apex frames (B, S, S, 3)."""
-        onset, apex = self._check("onset", onset), self._check("apex", apex)
-        if onset.shape[0] != apex.shape[0]:
-            raise ValueError(f"{onset.shape[0]} onset frames but {apex.shape[0]} apex frames")
-        return self._call(onset, apex)
+    def __call__(self, *frames) -> jax.Array:
+        """Logits (B, num_classes) float32 for the model's input frames, each
+        (B, S, S, 3), in the order of ``input_names``."""
+        if len(frames) != len(self.input_names):
+            raise TypeError(
+                f"this model takes {len(self.input_names)} inputs "
+                f"({', '.join(self.input_names)}), got {len(frames)}"
+            )
+        frames = tuple(self._check(n, x) for n, x in zip(self.input_names, frames, strict=True))
+        sizes = {x.shape[0] for x in frames}
+        if len(sizes) > 1:
+            counts = ", ".join(
+                f"{x.shape[0]} {n}" for n, x in zip(self.input_names, frames, strict=True)
+            )
+            raise ValueError(f"the inputs' batch sizes differ: {counts} frames")
+        return self._call(*frames)
 
-    def probabilities(self, onset, apex) -> jax.Array:
+    def probabilities(self, *frames) -> jax.Array:
         """Softmax of the logits, (B, num_classes)."""
-        return jax.nn.softmax(self(onset, apex), axis=-1)
+        return jax.nn.softmax(self(*frames), axis=-1)
 
     def __repr__(self) -> str:
         return (
-            f"ExportedMMNet({self.num_classes} classes, {self.image_size}px, "
+            f"ExportedModel({self.metadata.get('model', 'mmnet')}: {self.num_classes} classes, "
+            f"{self.image_size}px, "
             f"{self.input_dtype} input, platforms={self.platforms})"
         )
 
@@ -258,7 +286,7 @@ def _read(archive: zipfile.ZipFile, name: str, path) -> bytes:
         raise ValueError(f"{path}: {name} is damaged ({e}); export the model again") from None
 
 
-def load(path: str | os.PathLike) -> ExportedMMNet:
+def load(path: str | os.PathLike) -> ExportedModel:
     """Load an export file written by :func:`export_model`; needs only jax and numpy.
 
     Raises:
@@ -267,7 +295,7 @@ def load(path: str | os.PathLike) -> ExportedMMNet:
     """
     metadata, blob = _open(path, with_blob=True)
     exported = jax.export.deserialize(bytearray(blob))
-    return ExportedMMNet(exported, metadata)
+    return ExportedModel(exported, metadata)
 
 
 def _define(fv) -> None:

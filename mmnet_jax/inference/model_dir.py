@@ -1,11 +1,11 @@
 """Trained models, saved and found in one place: model directories, and the models a
 training workdir holds.
 
-A model directory is the deployable form of one MMNet (training with
+A model directory is the deployable form of one model of the registry (training with
 ``final_model=True`` writes ``WORKDIR/final_model``; ``mmnet convert``
 writes one from the official weights)::
 
-    DIR/model.json   format tag, MMNetConfig, class names, preprocessing constants, source
+    DIR/model.json   format tag, model name and config, class names, preprocessing, source
     DIR/state/       Orbax checkpoint of the parameters and BatchNorm statistics
 
 :func:`load` also takes a training workdir: its all-subjects model
@@ -19,10 +19,10 @@ explain) the same ``--workdir``, ``--model_dir`` and ``--fold`` flags and messag
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
@@ -32,7 +32,7 @@ from flax import nnx
 
 from mmnet_jax import cli
 from mmnet_jax import workdir as workdir_files
-from mmnet_jax.models import MMNet, MMNetConfig
+from mmnet_jax.models import registry
 from mmnet_jax.training import checkpoints
 from mmnet_jax.training import checkpoints as run_checkpoints
 from mmnet_jax.vision import frames
@@ -65,7 +65,7 @@ def read_meta(directory: str | os.PathLike) -> dict:
         raise ValueError(f"{meta_file}: format {meta.get('format')!r}, expected {FORMAT!r}")
     # The commands normalise with mmnet_jax.vision.frames (the one normaliser); a model saved with
     # other constants would be fed wrongly scaled frames, so refuse it.
-    want = frames.constants(int(meta["mmnet_config"]["image_size"]))
+    want = frames.constants(int(registry.config_from(meta).image_size))
     got = meta.get("preprocess") or want
     for key in ("scale", "mean", "std"):
         if key in got and got[key] != want[key]:
@@ -76,12 +76,13 @@ def read_meta(directory: str | os.PathLike) -> dict:
     return meta
 
 
-def _load_directory(path: epath.Path) -> tuple[MMNet, dict]:
+def _load_directory(path: epath.Path) -> tuple[Any, dict]:
     meta = read_meta(path)
-    config = MMNetConfig.from_dict(meta["mmnet_config"])
+    config = registry.config_from(meta)
+    spec = registry.of_config(config)
     class_names(config.num_classes, meta)
     # Abstract model: no random init to compile; every value comes from the checkpoint.
-    model = nnx.eval_shape(lambda: MMNet(config, rngs=nnx.Rngs(0)))
+    model = nnx.eval_shape(lambda: spec.build(config, nnx.Rngs(0)))
     abstract = nnx.to_pure_dict(nnx.state(model, _STATE_FILTER))
     if not (path / "state").exists():
         raise FileNotFoundError(f"{path / 'state'} is missing: the model directory is incomplete")
@@ -182,8 +183,8 @@ def locate(path_or_workdir: str | os.PathLike, fold: str | None = None) -> epath
     raise FileNotFoundError(_no_model_reason(path))
 
 
-def load(path_or_workdir: str | os.PathLike, fold: str | None = None) -> tuple[MMNet, dict]:
-    """``(model, meta)``: an MMNet in eval mode and its model.json metadata.
+def load(path_or_workdir: str | os.PathLike, fold: str | None = None) -> tuple[Any, dict]:
+    """``(model, meta)``: the model in eval mode and its model.json metadata.
 
     Args:
       path_or_workdir: a model directory, or a training workdir (local or ``gs://...``).
@@ -202,7 +203,7 @@ def load(path_or_workdir: str | os.PathLike, fold: str | None = None) -> tuple[M
     config = model.config
     meta = {
         "format": FORMAT,
-        "mmnet_config": dataclasses.asdict(config),
+        **registry.describe(config),
         "class_names": class_names(config.num_classes, resolved["data"]),
         "preprocess": frames.constants(config.image_size),
         "source": f"LOSO fold {fold!r} of {where}",
@@ -230,7 +231,7 @@ def define_flags(fv: flags.FlagValues) -> None:
     )  # fmt: skip
 
 
-def loader_from_flags(fv: flags.FlagValues) -> Callable[[], tuple[MMNet, dict]]:
+def loader_from_flags(fv: flags.FlagValues) -> Callable[[], tuple[Any, dict]]:
     """Check where the flags of :func:`define_flags` point (cheap: the commands do it
     before reading frames) and return a function that loads ``(model, meta)``.
 
@@ -257,7 +258,7 @@ def loader_from_flags(fv: flags.FlagValues) -> Callable[[], tuple[MMNet, dict]]:
         cli.fail(str(e))
     where = f"{path} (fold {fv.fold})" if fv.fold is not None else path
 
-    def load_it() -> tuple[MMNet, dict]:
+    def load_it() -> tuple[Any, dict]:
         # Missing or unreadable files (OSError) and checkpoints that do not fit their
         # config, are damaged or lack the fold (ValueError, KeyError, TypeError) are the
         # user's to fix; the loaders' messages name the file and field.

@@ -12,7 +12,7 @@ Give the model with --workdir (its final model, or a LOSO fold's with --fold SUB
 frame, apex spotted; the JSON says which frames were used and how). Prints a JSON list,
 one object per pair: id, the input paths, class_names, probabilities (softmax of
 logits), predicted_class, predicted_index, logits. Conversions
-of the frames are noted on stderr. More in README.md, "Use a trained model".
+of the frames are noted on stderr. More in docs/models.md ("Use a trained model").
 """
 
 from __future__ import annotations
@@ -29,17 +29,18 @@ from absl import flags
 from flax import nnx
 
 from mmnet_jax import cli
-from mmnet_jax.evaluation import results
+from mmnet_jax.evaluation import metrics
 from mmnet_jax.inference import inputs, model_dir
+from mmnet_jax.models import registry
 from mmnet_jax.vision import frames
 
 Images = Sequence[str | os.PathLike | np.ndarray] | np.ndarray
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _logits(graphdef, state, onset, apex):
+def _logits(graphdef, state, *inputs):
     model = nnx.merge(graphdef, state)
-    return model(frames.normalize(onset), frames.normalize(apex))
+    return model(*(frames.normalize(x) for x in inputs))
 
 
 def batched(fn, arrays: Sequence[np.ndarray], batch_size: int) -> list:
@@ -61,16 +62,18 @@ def batched(fn, arrays: Sequence[np.ndarray], batch_size: int) -> list:
 
 def logits_of(model: nnx.Module, onset: np.ndarray, apex: np.ndarray, batch_size: int = 16):
     """Logits (N, C) float32 for uint8 RGB NHWC frames (N, S, S, 3) at the model's size,
-    normalised by :func:`mmnet_jax.vision.frames.normalize`."""
+    normalised by :func:`mmnet_jax.vision.frames.normalize`; the model takes the frames
+    it declares (``ModelSpec.inputs``: MMNet both, another model perhaps one)."""
     graphdef, state = nnx.split(model)
-    parts = batched(lambda o, a: _logits(graphdef, state, o, a), [onset, apex], max(batch_size, 1))
+    taken = registry.of_model(model).pick(onset=onset, apex=apex)
+    parts = batched(lambda *x: _logits(graphdef, state, *x), taken, max(batch_size, 1))
     return np.concatenate(parts) if parts else np.zeros((0, model.config.num_classes), np.float32)
 
 
 def records(logits: np.ndarray, names: list[str]) -> list[dict]:
     """One dict per row of logits: class names, probabilities, prediction, logits."""
     out = []
-    for row, probs in zip(logits, results.probabilities(logits), strict=True):
+    for row, probs in zip(logits, metrics.softmax(logits), strict=True):
         k = int(np.argmax(probs))
         out.append(
             {
@@ -130,7 +133,7 @@ def predict_pairs(
     """Class predictions for pairs of frames.
 
     Args:
-      model: an MMNet in eval mode (e.g. from ``mmnet_jax.inference.model_dir.load``).
+      model: a model of the registry in eval mode (e.g. from ``model_dir.load``).
       meta: its model.json metadata (class names).
       onset_images, apex_images: equal-length sequences of image paths or RGB arrays
         (H, W), (H, W, 1|3|4), uint8 or float in [0, 1], any size; or (N, H, W, C)

@@ -8,7 +8,7 @@ Example::
 Each row: dataset and task, protocol (epoch selection rule, epochs, seeds), accuracy,
 UF1 and UAR as mean +- sample std over seeds with the 95% bootstrap interval over test
 subjects, and the optimistic UF1 (test-selected) apart. Runs on the same clips also get
-UF1 differences with a paired bootstrap interval. README.md, section "Train", says more.
+UF1 differences with a paired bootstrap interval. docs/training.md ("Comparing runs") says more.
 """
 
 from __future__ import annotations

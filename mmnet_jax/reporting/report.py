@@ -5,7 +5,7 @@ the run wrote); to rewrite the report of a finished run::
 
     mmnet report --workdir WORKDIR
 
-What the report holds: README.md, section "Train" (honest metrics, the workdir).
+What the report holds: docs/outputs.md ("report.md"); the metrics: docs/training.md.
 """
 
 from __future__ import annotations

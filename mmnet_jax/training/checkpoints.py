@@ -14,7 +14,6 @@ latest checkpoint is always the furthest point reached.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -28,7 +27,7 @@ from flax import nnx
 
 from mmnet_jax import workdir as workdir_files
 from mmnet_jax.evaluation import results
-from mmnet_jax.models import MMNet, MMNetConfig
+from mmnet_jax.models import registry
 from mmnet_jax.training import fold_trainer
 from mmnet_jax.vision import frames
 
@@ -116,7 +115,7 @@ class RunCheckpoints:
 def load_fold_model(workdir, subject: str):
     """The model of the LOSO fold that tests ``subject``, from a run's checkpoints.
 
-    Returns ``(model, resolved)``: an ``MMNet`` in eval mode and the run's resolved config
+    Returns ``(model, resolved)``: the model in eval mode and the run's resolved config
     (``config.json``). The state comes from the newest kept checkpoint in which that
     fold's group finished its last epoch.
 
@@ -154,7 +153,7 @@ def load_fold_model(workdir, subject: str):
             )
     finally:
         manager.close()
-    config = MMNetConfig.from_dict(resolved["model_config"])
+    config = registry.config_from(resolved)
     graphdef, params, rest = fold_trainer.eval_graphdef(config)
     stacked = {}
     for part, state in (("params", params), ("rest", rest)):
@@ -199,7 +198,7 @@ MODEL_STATE_FILTER = nnx.Any(nnx.Param, nnx.BatchStat)
 
 def save_model_dir(
     directory: str | os.PathLike,
-    model: MMNet,
+    model: Any,
     *,
     class_names: list[str] | None = None,
     source: str | None = None,
@@ -210,7 +209,7 @@ def save_model_dir(
 
     Args:
       directory: the folder to write (created; ``state/`` is overwritten).
-      model: an MMNet.
+      model: a model of the registry (``mmnet_jax.models.registry``).
       class_names: one per output, in label order (default ``class_<i>``).
       source: where the model comes from, for people reading model.json.
       extra: more model.json keys (e.g. ``epochs``, ``seed``).
@@ -226,7 +225,7 @@ def save_model_dir(
     path.mkdir(parents=True, exist_ok=True)
     meta = {
         "format": MODEL_FORMAT,
-        "mmnet_config": dataclasses.asdict(config),
+        **registry.describe(config),
         "class_names": names,
         "preprocess": frames.constants(config.image_size),
         "source": source or "",

@@ -2,7 +2,7 @@
 
 What a run writes in its workdir (config.json, checkpoints/, metrics.jsonl, results.json,
 predictions.csv, epoch_predictions.npz, run_info.json, final_model/, report.md) is
-described in the README's workdir section; the results themselves are computed by
+described in docs/outputs.md; the results themselves are computed by
 :mod:`mmnet_jax.evaluation.results`.
 """
 

@@ -14,7 +14,7 @@ Two backends:
   (``Face.method`` says ``haar-box``).
 
 ``backend="auto"`` (the default) uses dlib when the extra is installed, else Haar. The
-README ("Faces") compares them on real photographs.
+docs/faces.md ("Faces") compares them on real photographs.
 
 Coordinates are pixels, ``x`` to the right and ``y`` down. ``roll_degrees`` is the angle of
 the line from the image-left eye to the image-right eye, ``atan2(dy, dx)``: positive when

@@ -3,7 +3,7 @@
 The command ``mmnet convert --weights W.pth --out DIR`` (:mod:`mmnet_jax.inference.convert`)
 writes a model directory with them. ``load_state_dict`` reads ``.pth``/``.pt`` (needs
 torch) or ``.npz``. How the official names map onto this
-model: ``official_name_map``. More in README.md, "Official weights".
+model: ``official_name_map``. More in docs/models.md ("Official weights").
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from mmnet_jax.models import MMNet, MMNetConfig
+from mmnet_jax.models.mmnet.config import MMNetConfig
+from mmnet_jax.models.mmnet.model import MMNet
 
 _UNUSED = re.compile(
     r"^(timeembed|pos\.\d+\..*|vit_pos\.cls_token|vit_pos\.head\..*|vit_pos\.to_Mask\..*"
