@@ -55,6 +55,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
     # Architecture (num_classes and image_size come from the data).
     config.model = ml_collections.ConfigDict()
+    # The model of the registry (mmnet_jax/models/registry.py); the other fields of this
+    # section are its config's (MMNetConfig's here).
+    config.model.name = "mmnet"
     config.model.pc_depth = 2
     config.model.pc_mlp_ratio = 4.0
     config.model.pc_num_heads = 4

@@ -366,15 +366,15 @@ def check(model: Any, path: str | os.PathLike, batch_sizes=(1, 3)) -> dict:
     loaded = load(path)
     rng = np.random.default_rng(0)
     s, n = loaded.image_size, max(batch_sizes)
-    onset = rng.integers(0, 256, (n, s, s, 3), dtype=np.uint8)
-    apex = rng.integers(0, 256, (n, s, s, 3), dtype=np.uint8)
+    given = {name: rng.integers(0, 256, (n, s, s, 3), dtype=np.uint8) for name in ("onset", "apex")}
     # The model one pair at a time: independent of the batch sizes under test.
-    want = predict.logits_of(model, onset, apex, batch_size=1)
+    want = predict.logits_of(model, given["onset"], given["apex"], batch_size=1)
+    inputs = [given[name] for name in loaded.input_names]
     if loaded.input_dtype == "float32":
-        onset, apex = frames.normalize(onset), frames.normalize(apex)
+        inputs = [frames.normalize(x) for x in inputs]
     worst = 0.0
     for b in batch_sizes:
-        got = np.asarray(loaded(onset[:b], apex[:b]))
+        got = np.asarray(loaded(*(x[:b] for x in inputs)))
         rel = np.abs(got - want[:b]).max() / max(np.abs(want[:b]).max(), 1e-12)
         worst = max(worst, float(rel))
     return {"batch_sizes": list(batch_sizes), "max_rel_diff": worst}

@@ -43,8 +43,8 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from mmnet_jax.data import augment
-from mmnet_jax.models import MMNet, MMNetConfig
 from mmnet_jax.models import layers as model_layers
+from mmnet_jax.models import registry
 from mmnet_jax.training import folds
 from mmnet_jax.training.folds import FoldPlan
 
@@ -135,7 +135,9 @@ def make_optimizer(
     )
 
 
-def train_step(graphdef, tx, params, rest, opt_state, onset, apex, labels, mask=None):
+def train_step(
+    graphdef, tx, params, rest, opt_state, onset, apex, labels, mask=None, inputs=("onset", "apex")
+):
     """One optimiser step of one model: ``(params, rest, opt_state, loss, grad_norm)``.
 
     ``graphdef`` is the model's training-mode graph (``nnx.split(model, nnx.Param, ...)``),
@@ -144,13 +146,15 @@ def train_step(graphdef, tx, params, rest, opt_state, onset, apex, labels, mask=
     that its Variables belong to the gradient's trace, where BatchNorm updates them.
     ``mask`` (B,) bool, optional: the samples that count; the loss is their mean and
     BatchNorm's statistics are theirs (a smaller batch padded to B). It must hold at
-    least one True (a step without samples is the caller's to skip).
+    least one True (a step without samples is the caller's to skip). ``inputs``: the
+    frames the model takes (``ModelSpec.inputs``), in its order.
     """
+    frames = {"onset": onset, "apex": apex}
 
     def loss_fn(p, r):
         model = nnx.merge(graphdef, p, r, copy=True)
         with model_layers.sample_mask(mask):
-            logits = model(onset, apex)
+            logits = model(*(frames[name] for name in inputs))
         ce = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
         if mask is None:
             loss = ce.mean()
@@ -166,6 +170,37 @@ def train_step(graphdef, tx, params, rest, opt_state, onset, apex, labels, mask=
     return params, new_rest, opt_state, loss, optax.tree.norm(grads)
 
 
+def fold_epoch_plan(key: jax.Array, mask: jax.Array, *, steps: int, batch: int, wrapped: bool):
+    """One fold's epoch from its key data (2,) and training mask (N,): ``(next key data,
+    batches (steps, B) clip indices, valid (steps, B), step keys (steps,), the fold's own
+    step count)``. A uniform shuffle of its training clips; ``wrapped`` goes round them
+    again to fill every step, else each clip once and the rest masked."""
+    n = mask.shape[0]
+    key = jax.random.wrap_key_data(key, impl=PRNG_IMPL)
+    k_next, k_order, k_aug = jax.random.split(key, 3)
+    # A uniform shuffle of this fold's clips (its training clips first).
+    order = jnp.argsort(jnp.where(mask, jax.random.uniform(k_order, (n,)), 2.0))
+    count = mask.sum()
+    pos = jnp.arange(steps * batch)
+    if wrapped:  # round the fold's own order again to fill every step
+        batches = order[pos % jnp.maximum(count, 1)]
+        valid = jnp.ones(steps * batch, bool)
+        fold_steps = jnp.int32(steps)
+    else:  # each clip once; past the fold's own clips: masked samples
+        batches = order[jnp.minimum(pos, n - 1)]
+        valid = pos < count
+        fold_steps = (count + batch - 1) // batch
+    # One key per step from the step's index: the same whatever the step count.
+    step_keys = jax.vmap(lambda i: jax.random.fold_in(k_aug, i))(jnp.arange(steps))
+    return (
+        jax.random.key_data(k_next),
+        batches.reshape(steps, batch),
+        valid.reshape(steps, batch),
+        step_keys,
+        fold_steps,
+    )
+
+
 def fold_key(seed: int, fold_index: jax.Array) -> jax.Array:
     return jax.random.fold_in(jax.random.key(seed, impl=PRNG_IMPL), fold_index)
 
@@ -175,7 +210,7 @@ class FoldTrainer:
 
     def __init__(
         self,
-        model_config: MMNetConfig,
+        model_config: Any,
         settings: TrainSettings,
         data: ClipArrays,
         plan: FoldPlan,
@@ -186,6 +221,7 @@ class FoldTrainer:
         """``replicas``: the (seed, fold) models that group entries index (default: one
         per fold of ``plan``, trained with ``seed``, no validation subjects)."""
         self.model_config = model_config
+        self.spec = registry.of_config(model_config)
         self.s = settings
         # Only the frames this augmentation draws, with its jitter recipe's ranges.
         aug = settings.augment
@@ -196,7 +232,7 @@ class FoldTrainer:
         self.replicas = replicas or folds.Replicas.one_seed(plan, seed)
         self.mesh = mesh
         self.tx = make_optimizer(settings)
-        abstract = nnx.eval_shape(lambda: MMNet(model_config, rngs=nnx.Rngs(0)))
+        abstract = nnx.eval_shape(lambda: self.spec.build(model_config, nnx.Rngs(0)))
         abstract.train()
         self.graphdef_train = nnx.split(abstract, nnx.Param, ...)[0]
         abstract.eval()
@@ -292,7 +328,7 @@ class FoldTrainer:
             k_params, k_drop, k_data = jax.random.split(key, 3)
             bits = jax.random.key_data(k_params)
             k_params = jax.random.wrap_key_data(jnp.concatenate([bits, bits]), impl=INIT_PRNG_IMPL)
-            model = MMNet(cfg, rngs=nnx.Rngs(params=k_params, dropout=k_drop))
+            model = self.spec.build(cfg, nnx.Rngs(params=k_params, dropout=k_drop))
             model.train()
             _, params, rest = nnx.split(model, nnx.Param, ...)
             return FoldState(params, rest, tx.init(params), jax.random.key_data(k_data))
@@ -313,7 +349,7 @@ class FoldTrainer:
             self._compiled["init"] = jax.jit(local)
         return self._compiled["init"](ids)
 
-    def model_of(self, state: FoldState, i: int) -> MMNet:
+    def model_of(self, state: FoldState, i: int) -> nnx.Module:
         """Fold ``i`` of a stacked state as a stand-alone model (eval mode)."""
         return fold_model(self.graphdef_eval, state.params, state.rest, i)
 
@@ -330,80 +366,23 @@ class FoldTrainer:
         return fn(state, train_mask, data)
 
     def _local_epoch(self, state: FoldState, train_mask: jax.Array, data: dict):
-        steps, b = self.s.steps_per_epoch, self.s.batch_size
-        n = train_mask.shape[1]
-        wrapped = self.s.schedule == "wrapped"
-
-        def fold_plan(key, mask):
-            key = jax.random.wrap_key_data(key, impl=PRNG_IMPL)
-            k_next, k_order, k_aug = jax.random.split(key, 3)
-            # A uniform shuffle of this fold's clips (its training clips first).
-            order = jnp.argsort(jnp.where(mask, jax.random.uniform(k_order, (n,)), 2.0))
-            count = mask.sum()
-            pos = jnp.arange(steps * b)
-            if wrapped:  # round the fold's own order again to fill every step
-                batches = order[pos % jnp.maximum(count, 1)]
-                valid = jnp.ones(steps * b, bool)
-                fold_steps = jnp.int32(steps)
-            else:  # each clip once; past the fold's own clips: masked samples
-                batches = order[jnp.minimum(pos, n - 1)]
-                valid = pos < count
-                fold_steps = (count + b - 1) // b
-            # One key per step from the step's index: the same whatever the step count.
-            step_keys = jax.vmap(lambda i: jax.random.fold_in(k_aug, i))(jnp.arange(steps))
-            return (
-                jax.random.key_data(k_next),
-                batches.reshape(steps, b),
-                valid.reshape(steps, b),
-                step_keys,
-                fold_steps,
-            )
-
-        next_keys, batches, valid, step_keys, fold_steps = jax.vmap(fold_plan)(
-            state.key, train_mask
+        """One epoch of this device's folds: each fold's plan of the epoch, then a scan
+        over its steps (``_epoch_step``); returns (state, losses (G, steps), norms)."""
+        steps = self.s.steps_per_epoch
+        plan = functools.partial(
+            fold_epoch_plan,
+            steps=steps,
+            batch=self.s.batch_size,
+            wrapped=self.s.schedule == "wrapped",
         )
-
-        def fold_batch(key, idx):
-            return augment.training_batch(
-                key, data["onset"], data["apex"], data["jitter"], idx, self.s.augment
-            ) + (data["labels"][idx],)
-
-        def fold_train_step(args):
-            params, rest, opt_state, key, idx, mask, own_steps, step = args
-            onset, apex, labels = fold_batch(key, idx)
-            if wrapped:
-                return train_step(
-                    self.graphdef_train, self.tx, params, rest, opt_state, onset, apex, labels
-                )
-            # The fold's own schedule: its epoch is its own number of steps.
-            tx = make_optimizer(self.s, own_steps)
-            out = train_step(
-                self.graphdef_train, tx, params, rest, opt_state, onset, apex, labels, mask
-            )
-            # Past the fold's own steps nothing changes: state kept, loss and norm 0.
-            active = step < own_steps
-            new = jax.tree.map(lambda a, o: jnp.where(active, a, o), out[:3], args[:3])
-            zero = jnp.zeros((), jnp.float32)
-            return (*new, jnp.where(active, out[3], zero), jnp.where(active, out[4], zero))
-
-        def body(carry, xs):
-            params, rest, opt_state = carry
-            idx, mask, keys, step = xs  # (G, B), (G, B), (G,), ()
-            steps_g = jnp.broadcast_to(step, fold_steps.shape)
-            args = (params, rest, opt_state, keys, idx, mask, fold_steps, steps_g)
-            if self.s.fold_loop == "map":
-                out = jax.lax.map(fold_train_step, args)
-            else:
-                out = jax.vmap(lambda *a: fold_train_step(a))(*args)
-            params, rest, opt_state, loss, gnorm = out
-            return (params, rest, opt_state), (loss, gnorm)
-
+        next_keys, batches, valid, step_keys, fold_steps = jax.vmap(plan)(state.key, train_mask)
         xs = (
             jnp.swapaxes(batches, 0, 1),
             jnp.swapaxes(valid, 0, 1),
             jnp.swapaxes(step_keys, 0, 1),
             jnp.arange(steps),
         )
+        body = functools.partial(self._epoch_step, data, fold_steps)
         (params, rest, opt_state), (loss, gnorm) = jax.lax.scan(
             body, (state.params, state.rest, state.opt_state), xs
         )
@@ -411,13 +390,51 @@ class FoldTrainer:
         # (G, steps); a fold's steps past its own count hold 0 (see fold_steps()).
         return new_state, loss.T, gnorm.T
 
+    def _epoch_step(self, data: dict, fold_steps: jax.Array, carry, xs):
+        """The scan body: one step of every fold of the device, by ``fold_loop``."""
+        params, rest, opt_state = carry
+        idx, mask, keys, step = xs  # (G, B), (G, B), (G,), ()
+        steps_g = jnp.broadcast_to(step, fold_steps.shape)
+        args = (params, rest, opt_state, keys, idx, mask, fold_steps, steps_g)
+        one = functools.partial(self._fold_step, data)
+        if self.s.fold_loop == "map":
+            out = jax.lax.map(one, args)
+        else:
+            out = jax.vmap(lambda *a: one(a))(*args)
+        params, rest, opt_state, loss, gnorm = out
+        return (params, rest, opt_state), (loss, gnorm)
+
+    def _fold_step(self, data: dict, args: tuple):
+        """One fold's step: its augmented batch and one optimiser step; under the
+        per-fold schedule a step past the fold's own count changes nothing."""
+        params, rest, opt_state, key, idx, mask, own_steps, step = args
+        onset, apex = augment.training_batch(
+            key, data["onset"], data["apex"], data["jitter"], idx, self.s.augment
+        )
+        labels, inputs = data["labels"][idx], self.spec.inputs
+        if self.s.schedule == "wrapped":
+            return train_step(
+                self.graphdef_train, self.tx, params, rest, opt_state, onset, apex, labels,
+                inputs=inputs,
+            )  # fmt: skip
+        # The fold's own schedule: its epoch is its own number of steps.
+        tx = make_optimizer(self.s, own_steps)
+        out = train_step(
+            self.graphdef_train, tx, params, rest, opt_state, onset, apex, labels, mask, inputs
+        )
+        # Past the fold's own steps nothing changes: state kept, loss and norm 0.
+        active = step < own_steps
+        new = jax.tree.map(lambda a, o: jnp.where(active, a, o), out[:3], args[:3])
+        zero = jnp.zeros((), jnp.float32)
+        return (*new, jnp.where(active, out[3], zero), jnp.where(active, out[4], zero))
+
     def _evaluate(self, state: FoldState, test_idx: jax.Array, data: dict):
         def fold_eval(params, rest, idx):
             model = nnx.merge(self.graphdef_eval, params, rest)
 
             def chunk(_, ix):
                 onset, apex = augment.eval_batch(data["onset"], data["apex"], ix)
-                return None, model(onset, apex)
+                return None, model(*self.spec.pick(onset=onset, apex=apex))
 
             _, logits = jax.lax.scan(chunk, None, idx)
             return logits.reshape(-1, logits.shape[-1])
@@ -476,7 +493,7 @@ class FoldTrainer:
         return self._compiled[key](state, test_idx, self.device_data)
 
 
-def fold_model(graphdef, params, rest, i: int) -> MMNet:
+def fold_model(graphdef, params, rest, i: int) -> nnx.Module:
     """Row ``i`` of fold-stacked ``params`` and ``rest`` as a stand-alone model (eval mode)."""
     one = jax.tree.map(lambda x: np.asarray(jax.device_get(x))[i], (params, rest))
     model = nnx.merge(graphdef, *one)
@@ -484,9 +501,11 @@ def fold_model(graphdef, params, rest, i: int) -> MMNet:
     return model
 
 
-def eval_graphdef(model_config: MMNetConfig):
-    """The eval-mode graph of an MMNet, split as fold states are (``Param``, the rest)."""
-    abstract = nnx.eval_shape(lambda: MMNet(model_config, rngs=nnx.Rngs(0)))
+def eval_graphdef(model_config: Any):
+    """The eval-mode graph of a model of the registry (by its config), split as fold
+    states are (``Param``, the rest)."""
+    spec = registry.of_config(model_config)
+    abstract = nnx.eval_shape(lambda: spec.build(model_config, nnx.Rngs(0)))
     abstract.eval()
     return nnx.split(abstract, nnx.Param, ...)
 

@@ -30,7 +30,7 @@ from mmnet_jax import workdir as workdir_files
 from mmnet_jax.data import augment
 from mmnet_jax.data import records as data_lib
 from mmnet_jax.evaluation import results
-from mmnet_jax.models import MMNetConfig
+from mmnet_jax.models import registry
 from mmnet_jax.training import checkpoints as run_checkpoints
 from mmnet_jax.training import distributed, folds, hugepages
 from mmnet_jax.training.fold_trainer import (
@@ -53,6 +53,8 @@ _ADDED_FIELDS = {
     "run_config.num_seeds": 1,
     "run_config.eval.select": "last",
     "run_config.eval.validation_subjects": 2,
+    "run_config.model.name": "mmnet",
+    "model": "mmnet",
 }
 
 
@@ -127,27 +129,38 @@ def from_config(cls: type[_T], section: ml_collections.ConfigDict, where: str, *
 
 
 def model_config(
-    config: ml_collections.ConfigDict, num_classes: int, image_size: int
-) -> MMNetConfig:
-    """The ``MMNetConfig`` of ``config.model`` for data of these classes and size."""
+    config: ml_collections.ConfigDict,
+    num_classes: int,
+    image_size: int,
+    platform: str | None = None,
+) -> Any:
+    """The hyperparameters of ``config.model`` (its ``name``, default ``"mmnet"``, picks
+    the model of the registry) for data of these classes and size; an ``"auto"``
+    conv_impl is resolved for ``platform`` (None: this process's backend).
+
+    Raises:
+      RunConfigError: an unknown model, a head narrower than the data's classes, or a
+        field the model's config does not have.
+    """
     m = config.model
-    conv_impl = default_conv_impl() if m.conv_impl == "auto" else str(m.conv_impl)
-    # head_classes (not an MMNetConfig field): a head wider than the data's classes, as
-    # the official 3-class script's 5-way head; 0 (or absent): one output per class.
+    name = str(m.get("name", "mmnet"))
+    try:
+        spec = registry.get(name)
+    except ValueError as e:
+        raise RunConfigError(f"config.model.name: {e}") from None
+    given = {"num_classes": num_classes, "image_size": image_size, "name": None}
+    if "conv_impl" in {f.name for f in dataclasses.fields(spec.config_class)}:
+        impl = m.get("conv_impl", "auto")
+        given["conv_impl"] = default_conv_impl(platform) if impl == "auto" else str(impl)
+    # head_classes (not a config field): a head wider than the data's classes, as the
+    # official 3-class script's 5-way head; 0 (or absent): one output per class.
     head = int(m.get("head_classes", 0) or 0)
     if head and head < num_classes:
         raise RunConfigError(
             f"config.model.head_classes={head} is fewer than the data's {num_classes} classes"
         )
-    return from_config(
-        MMNetConfig,
-        m,
-        "config.model",
-        num_classes=max(head, num_classes),
-        image_size=image_size,
-        conv_impl=conv_impl,
-        head_classes=None,  # consumed above
-    )
+    given.update(num_classes=max(head, num_classes), head_classes=None)  # consumed here
+    return from_config(spec.config_class, m, "config.model", **given)
 
 
 def train_settings(config: ml_collections.ConfigDict, steps_per_epoch: int) -> TrainSettings:
@@ -199,7 +212,7 @@ def run_replicas(
 
 def resolved_config(
     config: ml_collections.ConfigDict,
-    model_cfg: MMNetConfig,
+    model_cfg: Any,
     settings: TrainSettings,
     data: data_lib.ClipArrays,
     plan: folds.FoldPlan,
@@ -209,7 +222,7 @@ def resolved_config(
     (a later run on the same workdir must resolve to the same)."""
     return {
         "run_config": config.to_dict(),
-        "model_config": dataclasses.asdict(model_cfg),
+        **registry.describe(model_cfg),
         "train_settings": {k: v for k, v in dataclasses.asdict(settings).items() if k != "augment"}
         | {"augment": dataclasses.asdict(settings.augment)},
         "data": {
@@ -612,7 +625,9 @@ class Run:
             "jax_version": jax.__version__,
             "fold_groups": self.groups,
             "fold_loop": self.settings.fold_loop,
-            "conv_impl": self.model_config.conv_impl,
+            "model": registry.of_config(self.model_config).name,
+            # How convolutions differentiate (a model without convolutions has none).
+            "conv_impl": getattr(self.model_config, "conv_impl", None),
             "hugepages": hugepages.status(),
             "command": shlex.join(sys.orig_argv),
             "commit": code_commit(),
