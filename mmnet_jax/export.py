@@ -66,6 +66,33 @@ def _input_text(input_dtype: str, size: int) -> str:
     )
 
 
+def export_program(
+    model: Any, *, input_dtype: str = "uint8", platforms: Sequence[str] = DEFAULT_PLATFORMS
+) -> jax.export.Exported:
+    """The exported program of ``model`` (eval mode) for ``platforms``: logits of an
+    (onset, apex) batch of any size (see the module docstring for its inputs)."""
+    from flax import nnx  # noqa: PLC0415 - load() must not need Flax
+
+    from mmnet_jax import frames  # noqa: PLC0415
+
+    if input_dtype not in INPUT_DTYPES:
+        raise ValueError(f"input_dtype must be one of {INPUT_DTYPES}, got {input_dtype!r}")
+    model.eval()
+    size = model.config.image_size
+    graphdef, state = nnx.split(model)
+
+    def forward(onset: jax.Array, apex: jax.Array) -> jax.Array:
+        # The weights are closed over, so they become constants of the exported program.
+        m = nnx.merge(graphdef, state)
+        if input_dtype == "uint8":
+            onset, apex = frames.normalize(onset), frames.normalize(apex)
+        return m(onset, apex).astype(jnp.float32)
+
+    (batch,) = jax.export.symbolic_shape("batch")
+    spec = jax.ShapeDtypeStruct((batch, size, size, 3), jnp.dtype(input_dtype))
+    return jax.export.export(jax.jit(forward), platforms=tuple(platforms))(spec, spec)
+
+
 def export_model(
     model: Any,
     meta: dict,
@@ -78,28 +105,12 @@ def export_model(
     """Write ``model`` (an MMNet in eval mode) to ``out`` as an export file; returns its
     metadata. See the module docstring for the function exported and the file format.
     """
-    from flax import nnx  # noqa: PLC0415 - load() must not need Flax
-
     from mmnet_jax import frames, model_dir  # noqa: PLC0415
 
-    if input_dtype not in INPUT_DTYPES:
-        raise ValueError(f"input_dtype must be one of {INPUT_DTYPES}, got {input_dtype!r}")
-    model.eval()
     config = model.config
     size = config.image_size
     names = model_dir.class_names(config.num_classes, meta)
-    graphdef, state = nnx.split(model)
-
-    def forward(onset: jax.Array, apex: jax.Array) -> jax.Array:
-        # The weights are closed over, so they become constants of the exported program.
-        m = nnx.merge(graphdef, state)
-        if input_dtype == "uint8":
-            onset, apex = frames.normalize(onset), frames.normalize(apex)
-        return m(onset, apex).astype(jnp.float32)
-
-    (batch,) = jax.export.symbolic_shape("batch")
-    spec = jax.ShapeDtypeStruct((batch, size, size, 3), jnp.dtype(input_dtype))
-    exported = jax.export.export(jax.jit(forward), platforms=tuple(platforms))(spec, spec)
+    exported = export_program(model, input_dtype=input_dtype, platforms=platforms)
     blob = exported.serialize()
 
     frame = {
