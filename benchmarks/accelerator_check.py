@@ -1,34 +1,48 @@
-"""The accelerator check: one command that says whether a GPU/TPU host runs MMNet right and fast.
+"""The accelerator check: whether a GPU/TPU host runs MMNet right and fast, in a time budget.
 
-    python benchmarks/accelerator_check.py --json check.json            # a GPU/TPU host, < 8 min
-    python benchmarks/accelerator_check.py --tiny --json /tmp/c.json     # any CPU, < 1 min
+    python benchmarks/accelerator_check.py --budget_s 420 --json check.json   # GPU/TPU host
+    python benchmarks/accelerator_check.py --tiny --json /tmp/c.json          # any CPU
+    python benchmarks/accelerator_check.py --lower_only --platforms cuda,tpu --json low.json
 
-Sections (each one's figures, or its error, in the JSON; the run goes on past a failure):
+It runs on whatever JAX the machine has (jax, flax, optax and numpy; no TFDS, no
+ml-collections). Sections, in order of priority, so that a budget cut keeps the most
+important figures:
 
 - ``parity``: a converted official 5-class model (the official state-dict layout, the
-  parity fixtures' weights) in bfloat16 against float32, and float32 against the official
-  PyTorch logits stored in tests/fixtures: relative errors;
-- ``fold_loops``: one epoch of the same folds with ``vmap`` and with ``map``: the losses
-  and the evaluation logits agree on this device;
-- ``mfu``: one model's training step (224 px, batch 32) in bfloat16 and float32: FLOP/s
-  from XLA's cost analysis against the device's datasheet bf16 peak (benchmarks/bench.py);
-- ``seeds``: the cost of stacked seeds, when the project has seeds (not yet: reported so);
-- ``export``: the converted model exported for this platform (``mmnet_jax.inference.export``),
-  loaded back and run: its logits against the model's;
-- ``loso``: a CASME II-shaped synthetic LOSO (26 folds, 249 clips, 224 px, 74 epochs):
-  measured end to end when the projection from timed epochs fits the time left, else the
-  projection, labelled so (``status``).
+  parity fixtures' weights, 224 px) against the official PyTorch logits, in float32 and
+  bfloat16, at the default matmul precision (TF32 on NVIDIA) and at "highest";
+- ``train``: train samples/s and MFU of the fold trainer's epoch at 224 px, CASME II
+  shaped (26 subjects, 249 clips, batch 32), bf16 then float32, for ``map/xla`` and
+  ``vmap/matmul_grad`` at 4 and 26 folds and ``vmap/xla`` (the slow path on GPU) at 4;
+  each row with its compile time and the memory XLA plans per fold;
+- ``loso``: the CASME II-shaped LOSO (26 folds x 74 epochs x 249 clips) with the
+  platform's defaults: measured when it fits the time left, else projected from the
+  timed epochs (``status`` says which);
+- ``seeds``: the LOSO's cost with 5 seeds stacked against 1;
+- ``memory``: bytes per fold of each compiled training program, the device's peak;
+- ``export``: the converted model exported for this platform, loaded back and run.
 
-``--tiny`` shrinks every size (32 px, a few folds and epochs) so the whole check runs on
-a CPU in a test. What the figures mean and what was measured: BENCHMARKS.md.
+The JSON (``--json``) is written after every section and every training row, atomically
+(a temporary file renamed over it): ``{"device", "jax_version", "sections": {name:
+{...}}, "skipped": [{"section", "reason"}]}``. Before each section and row the time left
+is checked against what it is expected to cost (compile times already seen); what will
+not fit is skipped and named in ``skipped``. ``--lower_only`` compiles nothing: it lowers
+the training epoch (the platform's defaults), the evaluation, the export and, for
+reference, the ``vmap/xla`` epoch for each of ``--platforms`` and counts their
+convolutions into ``OUT["lowering"][platform][program]``. ``--tiny`` shrinks every size
+so that the check runs on a CPU in a test. Figures: BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import os
 import pathlib
+import statistics
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -44,15 +58,14 @@ from absl import flags  # noqa: E402
 from benchmarks import bench  # noqa: E402
 from mmnet_jax import cli
 from mmnet_jax.models import MMNetConfig  # noqa: E402
-from mmnet_jax.training import (
-    fold_trainer,  # noqa: E402
-    folds,  # noqa: E402
-)
+from mmnet_jax.training import fold_trainer, folds, lowering  # noqa: E402
 
-SECTIONS = ("parity", "fold_loops", "mfu", "seeds", "export", "loso")
-# The issue's targets for one H100/H200-class GPU.
+SECTIONS = ("parity", "train", "loso", "seeds", "memory", "export")
+PROGRAMS = ("train_epoch", "evaluate", "export", "train_epoch_vmap_xla")
+# Targets for one H100/H200-class GPU.
 TARGET_LOSO_S = 120.0
 TARGET_BF16_MFU = 0.40
+TARGET_SEEDS_RATIO = 2.5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,49 +73,43 @@ class Sizes:
     """What each section runs at (the full check, or ``--tiny``)."""
 
     image_size: int = 224
-    train_batch: int = 32
-    repeats: int = 3
-    min_seconds: float = 0.2
-    loop_subjects: int = 8
-    loop_clips: int = 4
-    loop_batch: int = 8
-    loso_subjects: int = bench.CASME2_SHAPE["subjects"]
-    loso_clips: int = bench.CASME2_SHAPE["clips"]
-    loso_epochs: int = bench.CASME2_SHAPE["epochs"]
-    loso_batch: int = bench.CASME2_SHAPE["batch_size"]
-    loso_epochs_timed: int = 2
-    # MMNetConfig fields changed for the fold-loop, MFU and LOSO sections (--tiny: a
-    # narrow, shallow MMNet, so that compiling stays within seconds on a CPU).
+    subjects: int = bench.CASME2_SHAPE["subjects"]
+    clips: int = bench.CASME2_SHAPE["clips"]
+    epochs: int = bench.CASME2_SHAPE["epochs"]
+    batch: int = bench.CASME2_SHAPE["batch_size"]
+    fold_counts: tuple[int, int] = (4, 26)  # (few, all) folds in the train rows
+    seeds: int = 5
+    epochs_timed: int = 2
+    # A first guess of one compilation (seconds), before any was seen.
+    compile_guess_s: float = 60.0
+    # Only the row the LOSO reuses (the platform's defaults, all folds), not all of
+    # ``train_rows``.
+    default_row_only: bool = False
+    # MMNetConfig fields changed everywhere but in ``parity`` (--tiny: a narrow, shallow
+    # MMNet, so that compiling stays within seconds on a CPU).
     model_overrides: tuple[tuple[str, object], ...] = ()
 
-    def model(self, dtype: str) -> MMNetConfig:
-        """The run's own model at this check's size, ``dtype`` and overrides."""
-        fields = dict(self.model_overrides)
-        conv_impl = fields.pop("conv_impl", fold_trainer.default_conv_impl())
-        return bench.model_config(self.image_size, dtype, conv_impl, **fields)
+    def model(self, dtype: str, conv_impl: str) -> MMNetConfig:
+        return bench.model_config(self.image_size, dtype, conv_impl, **dict(self.model_overrides))
 
 
 TINY = Sizes(
     image_size=32,
-    train_batch=2,
-    repeats=1,
-    min_seconds=0.0,
-    loop_subjects=3,
-    loop_clips=2,
-    loop_batch=2,
-    loso_subjects=3,
-    loso_clips=6,
-    loso_epochs=2,
-    loso_batch=2,
-    loso_epochs_timed=1,
+    subjects=3,
+    clips=9,
+    epochs=2,
+    batch=2,
+    fold_counts=(2, 3),
+    seeds=2,
+    epochs_timed=1,
+    compile_guess_s=5.0,
+    default_row_only=True,
     model_overrides=(
         ("stem_width", 8),
         ("widths", (8, 8, 16, 32)),
         ("pc_embed_dim", 32),
         ("pc_num_heads", 2),
         ("pc_depth", 1),
-        # XLA's own convolutions: a smaller program than matmul_grad's, compiled faster.
-        ("conv_impl", "xla"),
     ),
 )
 
@@ -112,11 +119,95 @@ def _rel(a, b) -> float:
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
 
 
+def train_rows(sizes: Sizes) -> list[tuple[str, str, str, int]]:
+    """``(dtype, fold_loop, conv_impl, folds)`` of the train section, most important first."""
+    few, all_ = sizes.fold_counts
+    if sizes.default_row_only:
+        return [(_loso_dtype(), *_defaults(), all_)]
+    per_dtype = [
+        ("vmap", "matmul_grad", all_),
+        ("map", "xla", all_),
+        ("vmap", "xla", few),  # XLA:GPU's slow grouped weight gradients: a few folds only
+        ("vmap", "matmul_grad", few),
+        ("map", "xla", few),
+    ]
+    return [(dtype, *row) for dtype in ("bfloat16", "float32") for row in per_dtype]
+
+
+# --- the budget and the output file ---------------------------------------------------
+class Check:
+    """The check's state: the clock, the JSON so far, what later sections reuse."""
+
+    def __init__(self, sizes: Sizes, budget_s: float, out: str | None, log: Callable):
+        self.sizes = sizes
+        self.budget_s = budget_s
+        self.out = out
+        self.log = log
+        self.t0 = time.perf_counter()
+        self.compile_seen: list[float] = []
+        self.trainers: dict[tuple, dict] = {}  # (dtype, loop, impl, folds) -> timed row
+        self.data = None
+        device = jax.devices()[0]
+        self.res: dict = {
+            "device": f"{jax.device_count()} x {device.device_kind} ({jax.default_backend()})",
+            "jax_version": jax.__version__,
+            "budget_s": budget_s,
+            "machine": bench.machine_info(),
+            "sizes": dataclasses.asdict(sizes),
+            "sections": {},
+            "skipped": [],
+        }
+
+    def left(self) -> float:
+        return self.budget_s - (time.perf_counter() - self.t0)
+
+    def compile_estimate(self) -> float:
+        return max(self.compile_seen) if self.compile_seen else self.sizes.compile_guess_s
+
+    def fits(self, section: str, need_s: float) -> bool:
+        """Whether ``need_s`` fits in the time left; if not, ``section`` is skipped."""
+        left = self.left()
+        if need_s <= left:
+            return True
+        self.skip(section, f"needs about {need_s:.0f} s, {max(left, 0):.0f} s left")
+        return False
+
+    def skip(self, section: str, reason: str) -> None:
+        self.res["skipped"].append({"section": section, "reason": reason})
+        self.log(f"accelerator check: skipped {section}: {reason}")
+        self.write()
+
+    def write(self) -> None:
+        """The JSON so far (``write_json``)."""
+        self.res["elapsed_s"] = time.perf_counter() - self.t0
+        if self.out:
+            write_json(self.out, self.res)
+
+    def casme2_data(self):
+        if self.data is None:
+            s = self.sizes
+            self.data = bench.synthetic_clips(
+                bench.casme2_like_counts(s.subjects, s.clips), s.image_size
+            )
+        return self.data
+
+
+def write_json(out: str, res: dict) -> None:
+    """``res`` as JSON in ``out``, atomically: a temporary file beside it, renamed over it,
+    so that a reader (or a kill) never finds half a file."""
+    path = pathlib.Path(out)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as f:
+        json.dump(res, f, indent=2, default=str)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
 # --- sections -------------------------------------------------------------------------
 def official_model(dtype: str = "float32"):
     """The official 5-class MMNet (224 px) holding the parity fixtures' weights, converted
     from the official state-dict layout; and the fixtures' inputs and PyTorch logits."""
-    from mmnet_jax.models.mmnet import params as convert  # noqa: PLC0415
+    from mmnet_jax.models.mmnet.model import params as convert  # noqa: PLC0415
     from tests import parity_utils  # noqa: PLC0415 - the weight recipe (NumPy only)
 
     manifest, arrays = parity_utils.load_case("5")
@@ -130,110 +221,281 @@ def official_model(dtype: str = "float32"):
     return model, onset, apex, arrays["eval_logits"]
 
 
-def parity(sizes: Sizes, state: dict) -> dict:
-    f32, onset, apex, torch_logits = official_model("float32")
-    bf16, *_ = official_model("bfloat16")
-    forward = jax.jit(lambda m, o, a: m(o, a).astype(jnp.float32))
-    lf = np.asarray(forward(f32, onset, apex))
-    lb = np.asarray(forward(bf16, onset, apex))
-    state["official"] = (f32, onset, apex, lf)
-    return {
-        "model": "official 5-class MMNet, 224 px, parity-fixture weights (converted)",
-        "float32_vs_official_pytorch_rel_err": _rel(lf, torch_logits),
-        "bfloat16_vs_float32_rel_err": _rel(lb, lf),
-        "bfloat16_same_argmax": bool((lb.argmax(-1) == lf.argmax(-1)).all()),
-    }
+def parity(check: Check) -> dict:
+    out: dict = {"model": "official 5-class MMNet, 224 px, parity-fixture weights (converted)"}
+    logits = {}
+    # bfloat16 operands are rounded whatever the precision: "highest" changes float32 only.
+    for dtype, precision in (
+        ("float32", "default"),
+        ("float32", "highest"),
+        ("bfloat16", "default"),
+    ):
+        model, onset, apex, torch_logits = official_model(dtype)
+        with jax.default_matmul_precision(precision):
+            fn = jax.jit(lambda m, o, a: m(o, a).astype(jnp.float32))
+            t0 = time.perf_counter()
+            compiled = fn.lower(model, onset, apex).compile()
+            compile_s = time.perf_counter() - t0
+            lg = np.asarray(compiled(model, onset, apex))
+        check.compile_seen.append(compile_s)
+        logits[dtype, precision] = lg
+        if dtype == "float32":
+            check.official = (model, onset, apex)  # for the export section
+        out[f"{dtype}_{precision}"] = {
+            "rel_err_vs_official_pytorch": _rel(lg, torch_logits),
+            "same_argmax_as_pytorch": bool((lg.argmax(-1) == torch_logits.argmax(-1)).all()),
+            "compile_s": compile_s,
+        }
+    ref = logits["float32", "highest"]
+    out["bfloat16_vs_float32_highest_rel_err"] = _rel(logits["bfloat16", "default"], ref)
+    out["float32_default_vs_highest_rel_err"] = _rel(logits["float32", "default"], ref)
+    return out
 
 
-def fold_loops(sizes: Sizes, state: dict) -> dict:
-    """The same folds, one epoch, with ``vmap`` and with ``map`` on this device."""
-    data = bench.synthetic_clips([sizes.loop_clips] * sizes.loop_subjects, sizes.image_size)
+def _timed_group(check: Check, dtype: str, loop: str, impl: str, count: int, seeds: int = 1):
+    """Compile and time the epoch (and evaluation) of one group of ``count`` folds x
+    ``seeds`` seeds on the CASME II-shaped data; returns the trainer, state and figures."""
+    s = check.sizes
+    data = check.casme2_data()
     plan = folds.make_plan(data.subjects)
     mesh = fold_trainer.make_mesh()
-    group = plan.groups(0, mesh.size)[0]
-    out = {}
-    for loop in ("vmap", "map"):
-        cfg = sizes.model("float32")
-        settings = bench.train_settings(sizes.loop_batch, plan.steps_per_epoch(sizes.loop_batch))
-        settings = dataclasses.replace(settings, fold_loop=loop)
-        ft = fold_trainer.FoldTrainer(cfg, settings, data, plan, seed=0, mesh=mesh)
-        st = ft.init(group)
-        st, loss, _ = ft.train_epoch(st, ft.train_masks(group))
-        idx, valid = ft.test_indices(group)
-        logits = fold_trainer.to_host(ft.evaluate(st, idx))[valid]
-        out[loop] = (fold_trainer.to_host(loss), logits)
-    loss_err = _rel(out["vmap"][0], out["map"][0])
-    logit_err = _rel(out["vmap"][1], out["map"][1])
+    settings = bench.train_settings(s.batch, plan.steps_per_epoch(s.batch), loop)
+    settings = dataclasses.replace(settings, epochs=s.epochs)
+    replicas = folds.make_replicas(plan, data.subjects, 0, seeds, 0)
+    ft = fold_trainer.FoldTrainer(
+        s.model(dtype, impl), settings, data, plan, seed=0, mesh=mesh, replicas=replicas
+    )
+    group = replicas.groups(count * seeds, mesh.size)[0]
+    t0 = time.perf_counter()
+    state = jax.block_until_ready(ft.init(group))
+    init_s = time.perf_counter() - t0
+    masks = ft.train_masks(group)
+    compiled = ft.compiled_epoch(state, masks)
+    compile_s = ft.compile_seconds
+    check.compile_seen.append(compile_s)
+    times = []
+    for _ in range(max(1, s.epochs_timed)):
+        t0 = time.perf_counter()
+        state, loss, _ = ft.train_epoch(state, masks)
+        fold_trainer.to_host(loss)
+        times.append(time.perf_counter() - t0)
+    test_idx, _ = ft.test_indices(group)
+    t0 = time.perf_counter()
+    fold_trainer.to_host(ft.evaluate(state, test_idx))
+    eval_first_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    fold_trainer.to_host(ft.evaluate(state, test_idx))
+    eval_s = time.perf_counter() - t0
+    epoch_s = statistics.median(times)
+    samples = len(group) * settings.steps_per_epoch * settings.batch_size
+    per_sample = bench.reference_flops(s.image_size, train=True)
+    peak = bench.datasheet_bf16_tflops(jax.devices()[0].device_kind)
+    flops = samples * per_sample / epoch_s
+    mem = bench.memory_of(compiled)
+    row = {
+        "dtype": dtype,
+        "fold_loop": loop,
+        "conv_impl": impl,
+        "folds": count,
+        "seeds": seeds,
+        "models": len(group),
+        "steps_per_epoch": settings.steps_per_epoch,
+        "batch_size": settings.batch_size,
+        "compile_s": compile_s,
+        "init_s": init_s,
+        "epoch_s": epoch_s,
+        "epoch_times_s": times,
+        "eval_s": eval_s,
+        "eval_compile_s": max(0.0, eval_first_s - eval_s),
+        "samples_per_s": samples / epoch_s,
+        "gflops_per_s": flops / 1e9,
+        "flops_from": "reference count per sample (43.3 GFLOP at 224 px, by area)",
+        "mfu_vs_datasheet_bf16": flops / (peak * 1e12) if peak else None,
+        "memory": mem,
+        "memory_per_model_bytes": (
+            (mem["argument_bytes"] + mem["output_bytes"] + mem["temp_bytes"] - mem["alias_bytes"])
+            / len(group)
+            if mem
+            else None
+        ),
+    }
+    return ft, state, group, row
+
+
+def train(check: Check) -> dict:
+    out: dict = {"image_size": check.sizes.image_size, "rows": []}
+    check.res["sections"]["train"] = out
+    for dtype, loop, impl, count in train_rows(check.sizes):
+        name = f"train {dtype} {loop}/{impl} x{count}"
+        # Compile, two timed epochs and two evaluations: at most about 1.5 compilations.
+        if not check.fits(name, 1.5 * check.compile_estimate()):
+            continue
+        check.log(f"accelerator check: {name} ({check.left():.0f} s left)")
+        try:
+            ft, state, group, row = _timed_group(check, dtype, loop, impl, count)
+        except Exception as e:  # noqa: BLE001 - e.g. out of memory: the next rows still run
+            out["rows"].append(
+                {"dtype": dtype, "fold_loop": loop, "conv_impl": impl, "folds": count}
+                | {"error": f"{type(e).__name__}: {str(e)[:2000]}"}
+            )
+            check.write()
+            continue
+        out["rows"].append(row)
+        check.trainers[dtype, loop, impl, count] = {"ft": ft, "group": group, "row": row}
+        del state
+        check.write()
+    return out
+
+
+def _defaults() -> tuple[str, str]:
+    return fold_trainer.platform_defaults()
+
+
+def _loso_dtype() -> str:
+    return "bfloat16" if jax.default_backend() != "cpu" else "float32"
+
+
+def _projection(row: dict, groups: int, epochs: int) -> float:
+    per_epoch = row["epoch_s"] + row["eval_s"]
+    return row["compile_s"] + row["eval_compile_s"] + groups * (row["init_s"] + epochs * per_epoch)
+
+
+def loso(check: Check) -> dict:
+    """The CASME II-shaped LOSO with the platform's defaults, all folds in one group."""
+    s = check.sizes
+    loop, impl = _defaults()
+    dtype = _loso_dtype()
+    key = (dtype, loop, impl, s.fold_counts[1])
+    if key in check.trainers:
+        timed = check.trainers[key]
+        ft, group, row = timed["ft"], timed["group"], timed["row"]
+        reused = True
+    else:
+        if not check.fits("loso", 1.5 * check.compile_estimate()):
+            return {"status": "skipped"}
+        ft, state, group, row = _timed_group(check, dtype, loop, impl, s.fold_counts[1])
+        del state
+        reused = False
+    projected = _projection(row, 1, s.epochs)
+    out = {
+        "status": "projected",
+        "method": f"from {len(row['epoch_times_s'])} timed epoch(s) of the {len(group)}-fold "
+        f"group (median) and one evaluation, x {s.epochs} epochs, plus the compile times",
+        "subjects": s.subjects,
+        "clips": s.clips,
+        "epochs": s.epochs,
+        "image_size": s.image_size,
+        "batch_size": s.batch,
+        "dtype": dtype,
+        "fold_loop": loop,
+        "conv_impl": impl,
+        "folds_per_group": len(group),
+        "reused_train_row": reused,
+        "epoch_s": row["epoch_s"],
+        "eval_s": row["eval_s"],
+        "compile_s": row["compile_s"] + row["eval_compile_s"],
+        "samples_per_s": row["samples_per_s"],
+        "mfu_vs_datasheet_bf16": row["mfu_vs_datasheet_bf16"],
+        "projected_wall_s": projected,
+        "wall_s": projected,
+    }
+    # Measured end to end (the compile times already paid are added) when it fits.
+    remaining = projected - out["compile_s"]
+    if remaining <= check.left() - 5:
+        check.log(f"accelerator check: LOSO measured (about {remaining:.0f} s)")
+        out["wall_s"] = bench.run_loso(ft, [group], s.epochs) + out["compile_s"]
+        out["status"] = "measured"
+        out["method"] = (
+            "measured: every epoch of the group through FoldTrainer (init, train, "
+            "evaluate, losses and logits fetched; no checkpoints or report), plus the "
+            "measured compile times"
+        )
+    else:
+        check.res["skipped"].append(
+            {"section": "loso measurement", "reason": f"about {remaining:.0f} s, projected"}
+        )
+    check.loso_row = row
+    return out
+
+
+def seeds(check: Check) -> dict:
+    """The LOSO with ``sizes.seeds`` seeds stacked on the fold axis against one seed."""
+    s = check.sizes
+    loop, impl = _defaults()
+    dtype = _loso_dtype()
+    one = getattr(check, "loso_row", None)
+    if one is None:
+        return {"status": "skipped", "reason": "no one-seed LOSO figures to compare with"}
+    folds_all = s.fold_counts[1]
+    models = folds_all * s.seeds
+    # The group that fits: from the one-seed program's memory per model.
+    limit = _device_limit_bytes()
+    per_model = one["memory_per_model_bytes"]
+    fit = models
+    if per_model and limit:
+        fit = max(1, min(models, int(0.85 * limit // per_model)))
+    groups = math.ceil(models / fit)
+    per_group_folds = math.ceil(models / groups / s.seeds)
+    if not check.fits("seeds", 1.5 * check.compile_estimate()):
+        return {"status": "skipped"}
+    ft, state, group, row = _timed_group(check, dtype, loop, impl, per_group_folds, s.seeds)
+    del state, ft
+    many = _projection(row, groups, s.epochs)
+    base = _projection(one, 1, s.epochs)
     return {
-        "folds": len(group),
-        "devices": mesh.size,
-        "image_size": sizes.image_size,
-        "loss_rel_err": loss_err,
-        "logits_rel_err": logit_err,
-        # One epoch of float32 training: the two programs order their sums differently.
-        "agree": loss_err < 1e-3 and logit_err < 1e-2,
+        "seeds": s.seeds,
+        "folds": folds_all,
+        "models": models,
+        "groups": groups,
+        "models_per_group": row["models"],
+        "dtype": dtype,
+        "fold_loop": loop,
+        "conv_impl": impl,
+        "epoch_s": row["epoch_s"],
+        "one_seed_epoch_s": one["epoch_s"],
+        "compile_s": row["compile_s"],
+        "projected_loso_s": many,
+        "one_seed_projected_loso_s": base,
+        "ratio_vs_one_seed": many / base,
+        # The training alone (no compilation): seeds x the epochs of one seed's group.
+        "epoch_ratio_vs_one_seed": groups * row["epoch_s"] / one["epoch_s"],
+        "memory_per_model_bytes": row["memory_per_model_bytes"],
+        "method": "both LOSO times projected from timed epochs of their own programs",
     }
 
 
-def mfu(sizes: Sizes, state: dict) -> dict:
-    """Training-step FLOP/s in bf16 and float32 against the datasheet bf16 peak."""
-    kind = jax.devices()[0].device_kind
-    peak = bench.datasheet_bf16_tflops(kind)
-    rows = {}
-    for dtype in ("bfloat16", "float32"):
-        cfg = sizes.model(dtype)
-        row = bench.train_step_bench(cfg, sizes.train_batch, sizes.repeats, sizes.min_seconds)
-        flops = row["gflops_per_s"] or row["reference_gflops_per_s"]
-        rows[dtype] = {
-            "samples_per_s": row["samples_per_s"],
-            "gflops_per_s": flops,
-            "flops_from": "xla cost analysis" if row["gflops_per_s"] else "reference count",
-            "mfu_vs_datasheet_bf16": flops / (peak * 1e3) if peak else None,
-            "compile_s": row["compile_s"],
-        }
+def _device_limit_bytes() -> int | None:
+    try:
+        stats = jax.local_devices()[0].memory_stats() or {}
+    except Exception:  # noqa: BLE001 - backends without memory statistics
+        stats = {}
+    return int(stats["bytes_limit"]) if "bytes_limit" in stats else None
+
+
+def memory(check: Check) -> dict:
+    rows = [r for r in check.res["sections"].get("train", {}).get("rows", []) if "epoch_s" in r]
     return {
-        "image_size": sizes.image_size,
-        "batch_size": sizes.train_batch,
-        "device_kind": kind,
-        "datasheet_bf16_tflops": peak,
-        "note": None if peak else f"no datasheet peak known for {kind!r}: MFU not computed",
-        **rows,
+        "per_model_bytes": [
+            {
+                k: r[k]
+                for k in ("dtype", "fold_loop", "conv_impl", "folds", "memory_per_model_bytes")
+            }
+            for r in rows
+        ],
+        "device": bench.memory_snapshot()["device_memory"],
+        "device_limit_bytes": _device_limit_bytes(),
+        "note": "XLA's plan per compiled program (arguments + outputs + temporaries - "
+        "aliases) over its models; the data is replicated, so it does not scale with folds",
     }
 
 
-def seeds_stacked_cost(sizes: Sizes, state: dict) -> dict:
-    """The cost of training several seeds stacked with the folds.
-
-    The hook for the measurement: seeds (``config.num_seeds``) landed after this check
-    was written, so it reports them as present but not measured yet. To fill: time one
-    fold group's epoch with ``num_seeds`` 1 and N (``bench.fold_scaling`` times G-model
-    epochs) and report the ratio.
-    """
-    from configs import default  # noqa: PLC0415
-
-    if "num_seeds" not in default.get_config():
-        return {"status": "not available", "reason": "the project has no seeds"}
-    return {
-        "status": "not measured",
-        "reason": "config.num_seeds exists, but this check does not time stacked seeds "
-        "yet (fill accelerator_check.seeds_stacked_cost)",
-    }
-
-
-def export_check(sizes: Sizes, state: dict) -> dict:
+def export_check(check: Check) -> dict:
     """The converted model exported for this platform, loaded back and run."""
-    import tempfile  # noqa: PLC0415
-
     from mmnet_jax.inference import export  # noqa: PLC0415
 
-    if "official" not in state:
-        model, onset, apex, _ = official_model("float32")
-        logits = None
-    else:
-        model, onset, apex, logits = state["official"]
-    if logits is None:
-        logits = np.asarray(jax.jit(lambda m, o, a: m(o, a))(model, onset, apex))
-    platform = {"gpu": "cuda"}.get(jax.default_backend(), jax.default_backend())
+    model, onset, apex = getattr(check, "official", None) or official_model("float32")[:3]
+    logits = np.asarray(jax.jit(lambda m, o, a: m(o, a))(model, onset, apex))
+    platform = fold_trainer.platform_name()
     meta = {"class_names": [f"class{i}" for i in range(5)], "source": "accelerator check"}
     with tempfile.TemporaryDirectory() as tmp:
         path = pathlib.Path(tmp) / "mmnet.export.zip"
@@ -249,129 +511,182 @@ def export_check(sizes: Sizes, state: dict) -> dict:
         "export_s": export_s,
         "first_call_s": run_s,
         "rel_err_vs_model": _rel(out, logits),
-        "same_argmax": bool((out.argmax(-1) == np.asarray(logits).argmax(-1)).all()),
+        "same_argmax": bool((out.argmax(-1) == logits.argmax(-1)).all()),
     }
 
 
-def loso(sizes: Sizes, state: dict, dtype: str, budget_s: float) -> dict:
-    """The CASME II-shaped LOSO, measured when its projection fits ``budget_s``."""
-    cfg = sizes.model(dtype)
-    out = bench.loso_from_epochs(
-        cfg,
-        0,
-        epochs_timed=sizes.loso_epochs_timed,
-        measure_if_under_s=budget_s,
-        subjects=sizes.loso_subjects,
-        clips=sizes.loso_clips,
-        epochs=sizes.loso_epochs,
-        batch=sizes.loso_batch,
-    )
-    per_sample = bench.reference_flops(sizes.image_size, train=True)
-    peak = bench.datasheet_bf16_tflops(jax.devices()[0].device_kind)
-    out["budget_s"] = budget_s
-    out["epoch_mfu_vs_datasheet_bf16"] = (
-        out["samples_per_s"] * per_sample / (peak * 1e12) if peak else None
-    )
-    return out
+RUNNERS: dict[str, Callable[[Check], dict]] = {
+    "parity": parity,
+    "train": train,
+    "loso": loso,
+    "seeds": seeds,
+    "memory": memory,
+    "export": export_check,
+}
+# Sections that compile (at least) one program; the others cost nothing to speak of.
+_COMPILING = ("parity", "train", "loso", "seeds", "export")
 
 
-# --- the run --------------------------------------------------------------------------
 def run_check(
     sizes: Sizes,
     sections: tuple[str, ...] = SECTIONS,
-    budget_s: float = 480.0,
-    loso_dtype: str | None = None,
+    budget_s: float = 420.0,
+    out: str | None = None,
     log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True),
 ) -> dict:
-    """Every section in order, each one's result or error; the LOSO last, measured only
-    if its projection fits what is left of ``budget_s``."""
-    t0 = time.perf_counter()
-    state: dict = {}
-    res: dict = {"machine": bench.machine_info(), "sizes": dataclasses.asdict(sizes)}
-    accel = jax.default_backend() != "cpu"
-    loso_dtype = loso_dtype or ("bfloat16" if accel else "float32")
-    runners = {
-        "parity": parity,
-        "fold_loops": fold_loops,
-        "mfu": mfu,
-        "seeds": seeds_stacked_cost,
-        "export": export_check,
-        "loso": lambda s, st: loso(
-            s, st, loso_dtype, max(0.0, budget_s - (time.perf_counter() - t0) - 20.0)
-        ),
-    }
+    """Every section in order, each one's figures or error, within ``budget_s``."""
+    check = Check(sizes, budget_s, out, log)
+    check.write()
     for name in sections:
-        log(f"accelerator check: {name} ({time.perf_counter() - t0:.0f} s so far)")
+        need = check.compile_estimate() if name in _COMPILING else 0.0
+        if not check.fits(name, need):
+            continue
+        log(f"accelerator check: {name} ({check.left():.0f} s left)")
         s0 = time.perf_counter()
         try:
-            res[name] = runners[name](sizes, state)
+            res = RUNNERS[name](check)
         except Exception as e:  # noqa: BLE001 - one failing section must not hide the rest
-            res[name] = {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
-        res[name]["section_s"] = time.perf_counter() - s0
-    res["total_s"] = time.perf_counter() - t0
-    res["targets"] = _targets(res)
-    return res
+            res = {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
+        res["section_s"] = time.perf_counter() - s0
+        check.res["sections"][name] = res
+        check.write()
+    check.res["targets"] = _targets(check.res["sections"])
+    check.write()
+    return check.res
 
 
-def _targets(res: dict) -> dict:
-    lo, m = res.get("loso", {}), res.get("mfu", {})
-    mfu_bf16 = (m.get("bfloat16") or {}).get("mfu_vs_datasheet_bf16")
+def _targets(sections: dict) -> dict:
+    lo, se = sections.get("loso", {}), sections.get("seeds", {})
+    loop, impl = _defaults()
+    rows = sections.get("train", {}).get("rows", [])
+    head = [
+        r
+        for r in rows
+        if (r.get("dtype"), r.get("fold_loop"), r.get("conv_impl")) == ("bfloat16", loop, impl)
+        and r.get("mfu_vs_datasheet_bf16") is not None
+    ]
+    mfu = max((r["mfu_vs_datasheet_bf16"] for r in head), default=None)
     return {
         f"loso_wall_s <= {TARGET_LOSO_S:.0f}": (
             lo["wall_s"] <= TARGET_LOSO_S if lo.get("wall_s") is not None else None
         ),
         "loso_status": lo.get("status"),
-        f"bf16_train_step_mfu >= {TARGET_BF16_MFU}": (
-            mfu_bf16 >= TARGET_BF16_MFU if mfu_bf16 is not None else None
+        f"bf16_train_mfu >= {TARGET_BF16_MFU}": mfu >= TARGET_BF16_MFU if mfu else None,
+        f"seeds_ratio <= {TARGET_SEEDS_RATIO}": (
+            se["ratio_vs_one_seed"] <= TARGET_SEEDS_RATIO if "ratio_vs_one_seed" in se else None
         ),
-        "errors": sorted(k for k, v in res.items() if isinstance(v, dict) and "error" in v),
+        "errors": sorted(k for k, v in sections.items() if "error" in v)
+        + [
+            f"train {r['dtype']} {r['fold_loop']}/{r['conv_impl']} x{r['folds']}"
+            for r in rows
+            if "error" in r
+        ],
     }
 
 
+# --- lowering only ----------------------------------------------------------------------
+def lower_programs(sizes: Sizes, platform: str) -> dict:
+    """Per program, the convolutions of its lowering for ``platform`` (nothing compiled)."""
+    from mmnet_jax.inference import export  # noqa: PLC0415
+
+    loop, impl = fold_trainer.platform_defaults(platform)
+    data = bench.synthetic_clips([2] * 4, sizes.image_size)
+    plan = folds.make_plan(data.subjects)
+    mesh = fold_trainer.make_mesh()
+    texts = {}
+    for program, (lp, im) in (
+        ("train_epoch", (loop, impl)),
+        ("train_epoch_vmap_xla", ("vmap", "xla")),
+    ):
+        settings = bench.train_settings(2, plan.steps_per_epoch(2), lp)
+        ft = fold_trainer.FoldTrainer(sizes.model("float32", im), settings, data, plan, 0, mesh)
+        group = plan.groups(0, mesh.size)[0]
+        state = ft.init(group)
+        texts[program] = ft.lower_epoch(state, ft.train_masks(group), platform).as_text()
+        if program == "train_epoch":
+            test_idx, _ = ft.test_indices(group)
+            texts["evaluate"] = ft.lower_evaluate(state, test_idx, platform).as_text()
+            model = ft.model_of(state, 0)
+    exported = export.export_program(model, input_dtype="uint8", platforms=(platform,))
+    texts["export"] = exported.mlir_module()
+    out = {p: lowering.conv_counts(texts[p]) for p in PROGRAMS}
+    out["train_epoch"] |= {"fold_loop": loop, "conv_impl": impl}
+    out["folds"] = len(plan.subjects)
+    return out
+
+
+def lower_only(sizes: Sizes, platforms: tuple[str, ...], out: str | None) -> dict:
+    device = jax.devices()[0]
+    res = {
+        "device": f"{jax.device_count()} x {device.device_kind} ({jax.default_backend()})",
+        "jax_version": jax.__version__,
+        "image_size": sizes.image_size,
+        "lowering": {},
+    }
+    for platform in platforms:
+        res["lowering"][fold_trainer.platform_name(platform)] = lower_programs(sizes, platform)
+    if out:
+        write_json(out, res)
+    return res
+
+
+# --- the command ------------------------------------------------------------------------
 def summary_lines(res: dict) -> list[str]:
     """A few lines for the terminal; the JSON has everything."""
-    m = res["machine"]
-    lines = [f"{m['device_count']} x {m['device_kind']} ({m['backend']}), {res['total_s']:.0f} s"]
-    p = res.get("parity", {})
-    if "bfloat16_vs_float32_rel_err" in p:
+    if "lowering" in res:
+        return [
+            f"{platform} {program}: {json.dumps(counts)}"
+            for platform, programs in res["lowering"].items()
+            for program, counts in programs.items()
+            if isinstance(counts, dict)
+        ]
+    sec = res["sections"]
+    lines = [f"{res['device']}, jax {res['jax_version']}, {res['elapsed_s']:.0f} s"]
+    p = sec.get("parity", {})
+    for key in ("float32_default", "float32_highest", "bfloat16_default"):
+        if key in p:
+            lines.append(f"parity {key}: rel err {p[key]['rel_err_vs_official_pytorch']:.2e}")
+    for r in sec.get("train", {}).get("rows", []):
+        name = f"train {r['dtype']} {r['fold_loop']}/{r['conv_impl']} x{r['folds']}"
+        if "error" in r:
+            lines.append(f"{name}: {r['error'][:120]}")
+            continue
+        u = r["mfu_vs_datasheet_bf16"]
+        mfu = "n/a" if u is None else f"{100 * u:.1f}%"
         lines.append(
-            f"parity: bf16 vs f32 rel err {p['bfloat16_vs_float32_rel_err']:.2e}, f32 vs "
-            f"PyTorch {p['float32_vs_official_pytorch_rel_err']:.2e}"
+            f"{name}: {r['samples_per_s']:.0f} samples/s, MFU {mfu}, compile {r['compile_s']:.0f} s"
         )
-    f = res.get("fold_loops", {})
-    if "agree" in f:
-        lines.append(f"fold loops: vmap and map agree: {f['agree']} (loss {f['loss_rel_err']:.1e})")
-    for dtype in ("bfloat16", "float32"):
-        row = res.get("mfu", {}).get(dtype)
-        if row:
-            u = row["mfu_vs_datasheet_bf16"]
-            lines.append(
-                f"train step {dtype}: {row['samples_per_s']:.1f} samples/s, "
-                f"MFU {'n/a' if u is None else f'{100 * u:.1f}%'}"
-            )
-    e = res.get("export", {})
+    lo = sec.get("loso", {})
+    if lo.get("wall_s") is not None:
+        lines.append(f"LOSO {lo['status']}: {lo['wall_s']:.0f} s")
+    se = sec.get("seeds", {})
+    if "ratio_vs_one_seed" in se:
+        lines.append(f"{se['seeds']} seeds: {se['ratio_vs_one_seed']:.2f} x one seed's LOSO")
+    e = sec.get("export", {})
     if "rel_err_vs_model" in e:
         lines.append(f"export ({e['platform']}): rel err vs model {e['rel_err_vs_model']:.1e}")
-    lo = res.get("loso", {})
-    if lo.get("wall_s") is not None:
-        lines.append(f"LOSO {lo['status']}: {lo['wall_s']:.0f} s ({lo['method']})")
-    lines.append(f"seeds: {res.get('seeds', {}).get('status')}")
-    lines.append(f"targets: {json.dumps(res['targets'])}")
+    lines += [f"skipped {s['section']}: {s['reason']}" for s in res["skipped"]]
+    if "targets" in res:
+        lines.append(f"targets: {json.dumps(res['targets'])}")
     return lines
 
 
 def _define(fv: flags.FlagValues) -> None:
-    flags.DEFINE_string("json", None, "write the results here (JSON)", flag_values=fv)
+    flags.DEFINE_string(
+        "json", None, "write the results here (JSON), after every section", flag_values=fv
+    )
     flags.DEFINE_boolean("tiny", False, "tiny sizes: the whole check on a CPU", flag_values=fv)
-    flags.DEFINE_float("budget_s", 480.0, "time budget; the LOSO fits in it", flag_values=fv)
+    flags.DEFINE_float(
+        "budget_s", 420.0, "time budget in seconds; what will not fit is skipped", flag_values=fv
+    )
     flags.DEFINE_list("sections", list(SECTIONS), ",".join(SECTIONS), flag_values=fv)
-    flags.DEFINE_enum(
-        "loso_dtype",
-        None,
-        ["float32", "bfloat16"],
-        "LOSO compute dtype (default: bfloat16 on accelerators, float32 on CPU)",
+    flags.DEFINE_boolean(
+        "lower_only",
+        False,
+        "only lower the programs for --platforms and count convolutions",
         flag_values=fv,
     )
+    flags.DEFINE_list("platforms", ["cuda", "tpu"], "platforms for --lower_only", flag_values=fv)
 
 
 def _body(fv: flags.FlagValues, positional: list[str]) -> int:
@@ -379,19 +694,29 @@ def _body(fv: flags.FlagValues, positional: list[str]) -> int:
     unknown = [s for s in fv.sections if s not in SECTIONS]
     if unknown:
         cli.fail(f"--sections: unknown {unknown[0]!r}; known: {','.join(SECTIONS)}")
+    bad = [
+        p
+        for p in fv.platforms
+        if fold_trainer.platform_name(p) not in fold_trainer.PLATFORM_DEFAULTS
+    ]
+    if bad:
+        cli.fail(
+            f"--platforms: unknown {bad[0]!r}; known: {','.join(fold_trainer.PLATFORM_DEFAULTS)}"
+        )
     if fv.json:
         parent = pathlib.Path(fv.json).resolve().parent
         if not parent.is_dir():
             cli.fail(f"--json {fv.json}: no such directory {parent}")
-    res = run_check(
-        TINY if fv.tiny else Sizes(),
-        tuple(fv.sections),
-        budget_s=fv.budget_s,
-        loso_dtype=fv.loso_dtype,
-    )
+    sizes = TINY if fv.tiny else Sizes()
+    if fv.lower_only:
+        res = lower_only(
+            TINY if fv.tiny else dataclasses.replace(sizes, image_size=64),
+            tuple(fv.platforms),
+            fv.json,
+        )
+    else:
+        res = run_check(sizes, tuple(fv.sections), budget_s=fv.budget_s, out=fv.json)
     print("\n".join(summary_lines(res)))
-    if fv.json:
-        pathlib.Path(fv.json).write_text(json.dumps(res, indent=2, default=str) + "\n")
     return 0
 
 

@@ -39,10 +39,9 @@ import optax
 from flax import nnx
 
 from benchmarks import common
-from configs import default as default_config
 from mmnet_jax.data.records import ClipArrays
 from mmnet_jax.models import MMNet, MMNetConfig, conv_ops
-from mmnet_jax.training import fold_trainer, folds, hugepages, trainer
+from mmnet_jax.training import fold_trainer, folds, hugepages, recipe
 
 # Reference cost of MMNet per sample at 224 px (forward ~14.4 GFLOP: convolutions 11.8,
 # linear layers 2.5; forward + backward ~43). Other sizes scale about with the area.
@@ -229,21 +228,22 @@ def conv_peak(
 def model_config(
     image_size: int = 224, dtype: str = "float32", conv_impl: str = "xla", **overrides
 ) -> MMNetConfig:
-    """The run's own model (configs/default.py: the official CASME II 5-class MMNet) at
-    ``image_size``, with ``dtype``, ``conv_impl`` and any other MMNetConfig field set."""
-    config = default_config.get_config()
-    cfg = trainer.model_config(config, num_classes=5, image_size=image_size)
-    return dataclasses.replace(cfg, dtype=dtype, conv_impl=conv_impl, **overrides)
+    """The run's own model (``recipe.OFFICIAL_MODEL``, as configs/default.py: the official
+    CASME II 5-class MMNet) at ``image_size``, with ``dtype``, ``conv_impl`` and any other
+    MMNetConfig field set."""
+    return dataclasses.replace(
+        recipe.OFFICIAL_MODEL, image_size=image_size, dtype=dtype, conv_impl=conv_impl, **overrides
+    )
 
 
 def train_settings(
     batch_size: int, steps_per_epoch: int, fold_loop: str = "auto"
 ) -> fold_trainer.TrainSettings:
-    """The run's own settings (configs/default.py) with another batch size and fold loop."""
-    config = default_config.get_config()
-    config.train.batch_size = batch_size
-    config.folds.loop = fold_loop
-    return trainer.train_settings(config, steps_per_epoch)
+    """The run's own settings (``TrainSettings.official``, as configs/default.py) with
+    another batch size and fold loop ("auto": this backend's default)."""
+    return fold_trainer.TrainSettings.official(
+        steps_per_epoch, batch_size=batch_size, fold_loop=fold_loop
+    )
 
 
 def reference_flops(image_size: int, train: bool) -> float:
@@ -426,15 +426,20 @@ def fold_scaling(
     settings = train_settings(batch, plan.steps_per_epoch(batch), fold_loop)
     ft = fold_trainer.FoldTrainer(cfg, settings, data, plan, seed=0, mesh=mesh)
     counts = [g for g in fold_counts if g <= plan.num_folds]
+
+    def first_folds(g: int) -> list[int]:  # the first g folds, padded to the devices
+        n = min(-(-g // mesh.size) * mesh.size, plan.num_folds)
+        return folds.padded(list(range(n)), -(-n // mesh.size) * mesh.size)
+
     # Initialise the largest group once (one compilation) and take the smaller groups
     # from it: a fold's initial state depends on its plan index only.
-    largest = plan.groups(max(counts), mesh.size)[0]
+    largest = first_folds(max(counts))
     t0 = time.perf_counter()
     full_state = jax.block_until_ready(ft.init(largest))
     init_s = time.perf_counter() - t0
     rows = []
     for g in counts:
-        group = plan.groups(g, mesh.size)[0]
+        group = first_folds(g)
         if group == largest[: len(group)]:
             n = len(group)
             state = jax.tree.map(
@@ -549,7 +554,8 @@ def loso_from_epochs(
                 raise
             size = max(mesh.size, size // 2)
             print(f"LOSO: {e}; retrying with {size} folds per group", file=sys.stderr)
-    groups = plan.groups(size, mesh.size)
+    groups = plan.groups(size, mesh.size)  # all of one size (balanced), as a run's
+    size = len(groups[0])
     shapes = len({len(g) for g in groups})
     per_epoch = est["epoch_s"] + est["eval_s"]
     projected = len(groups) * (est["init_s"] + epochs * per_epoch) + shapes * (
@@ -593,6 +599,8 @@ def _time_group_epochs(
 ) -> tuple[fold_trainer.FoldTrainer, dict]:
     """Init, compile and time the first ``epochs_timed`` epochs and one evaluation of the
     first group; returns the trainer (compiled) and the timings."""
+    from mmnet_jax.training import trainer  # noqa: PLC0415 - the run's module (Orbax): not at import
+
     ft = fold_trainer.FoldTrainer(cfg, settings, data, plan, seed=0, mesh=mesh)
     group = plan.groups(size, mesh.size)[0]
     t0 = time.perf_counter()

@@ -28,9 +28,16 @@ docs/training.md ("The official recipe") has the full table (3-class column incl
 Variants import this file and override a few fields (``casme2.py``, ``samm.py``, ...).
 Every variant takes ``runlocal`` (``--config configs/samm.py:runlocal``): see
 :func:`runlocal`.
+
+The recipe's numbers (model, optimiser, schedule, augmentation, eval chunk) are written
+once, as typed defaults in ``mmnet_jax/training/recipe.py``; this file reads them there.
 """
 
+import dataclasses
+
 import ml_collections
+
+from mmnet_jax.training import recipe
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -54,51 +61,41 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.data.synthetic_clips = 15
 
     # Architecture (num_classes and image_size come from the data).
+    # recipe.MODEL_FIELDS of recipe.OFFICIAL_MODEL: pc_depth 2, pc_mlp_ratio 4.0,
+    # pc_num_heads 4, drop_path_rate 0.0, pc_resize_antialias False (the paper-era
+    # resize), dtype "float32" ("bfloat16": bf16 compute, float32 master weights).
     config.model = ml_collections.ConfigDict()
     # The model of the registry (mmnet_jax/models/registry.py); the other fields of this
     # section are its config's (MMNetConfig's here).
     config.model.name = "mmnet"
-    config.model.pc_depth = 2
-    config.model.pc_mlp_ratio = 4.0
-    config.model.pc_num_heads = 4
-    config.model.drop_path_rate = 0.0
-    config.model.pc_resize_antialias = False  # the paper-era resize
-    config.model.dtype = "float32"  # "bfloat16": bf16 compute, float32 master weights
-    config.model.conv_impl = "auto"  # auto: matmul_grad on CPU, xla on GPU/TPU
+    for name in recipe.MODEL_FIELDS:
+        config.model[name] = getattr(recipe.OFFICIAL_MODEL, name)
+    # "xla" or "matmul_grad" (matrix-product weight gradients); auto: the default of the
+    # platform the run lowers for (fold_trainer.PLATFORM_DEFAULTS, which says why).
+    config.model.conv_impl = "auto"
     # Head width: 0 = one output per class of the data; 5 = the official 3-class
     # script's 5-way head on 3 classes (test predictions: argmax over the data's classes).
     config.model.head_classes = 0
 
-    # The official optimiser and schedule.
-    config.train = ml_collections.ConfigDict()
-    config.train.epochs = 74
-    config.train.batch_size = 32
-    config.train.learning_rate = 8e-4
-    config.train.weight_decay = 0.6
-    config.train.lr_decay = 0.987  # times this after each epoch ...
-    config.train.lr_decay_epochs = 50  # ... for the first 50 epochs, then constant
-    config.train.b1 = 0.9
-    config.train.b2 = 0.999
-    config.train.eps = 1e-8
-    # "per_fold" (official): each fold ceil(n_train / batch) steps per epoch, its last
-    # batch smaller; "wrapped": every fold the largest fold's steps of full batches.
-    config.train.schedule = "per_fold"
+    # The official optimiser and schedule (recipe.TrainRecipe): epochs 74, batch_size 32,
+    # AdamW learning_rate 8e-4, weight_decay 0.6, lr_decay 0.987 per epoch for
+    # lr_decay_epochs 50, b1 0.9, b2 0.999, eps 1e-8, schedule "per_fold" (each fold
+    # ceil(n_train / batch) steps per epoch, its last batch smaller; "wrapped": every
+    # fold the largest fold's steps of full batches).
+    config.train = ml_collections.ConfigDict(dataclasses.asdict(recipe.OFFICIAL_TRAIN))
 
-    config.augment = ml_collections.ConfigDict()
-    config.augment.flip = True
-    config.augment.rotation_deg = 3.0
-    config.augment.crop_padding = 15
-    config.augment.temporal_jitter = True
-    # Whose temporal-jitter ranges: "5class" (CASME2_5.py: onset and apex each up to
-    # 0.15 (apex - onset) / 4 inwards) or "3class" (CASME2_3.py: onset up to
-    # 0.2 (apex - onset) / 4, apex also up to 0.15 (offset - apex) / 4 after it).
-    config.augment.jitter = "5class"
+    # The official augmentation (augment.AugmentConfig): flip True, rotation_deg 3.0,
+    # crop_padding 15, temporal_jitter True, jitter "5class". Whose temporal-jitter
+    # ranges: "5class" (CASME2_5.py: onset and apex each up to 0.15 (apex - onset) / 4
+    # inwards) or "3class" (CASME2_3.py: onset up to 0.2 (apex - onset) / 4, apex also up
+    # to 0.15 (offset - apex) / 4 after it).
+    config.augment = ml_collections.ConfigDict(dataclasses.asdict(recipe.OFFICIAL_AUGMENT))
 
     # Honest evaluation: metrics at this pre-declared epoch (-1: the last), never the
     # best epoch on the test subject.
     config.eval = ml_collections.ConfigDict()
     config.eval.epoch = -1
-    config.eval.chunk = 16  # test clips per forward pass
+    config.eval.chunk = recipe.OFFICIAL_EVAL_CHUNK  # test clips per forward pass (16)
     # Which epoch each fold is scored at: "last" (eval.epoch, the same for every fold) or
     # "validation" (each fold holds out eval.validation_subjects of its training subjects,
     # drawn from its seed and fold, and takes the epoch of best UF1 on them).
@@ -106,11 +103,16 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.eval.validation_subjects = 2
 
     config.folds = ml_collections.ConfigDict()
-    config.folds.group_size = 0  # folds trained at once; 0: all
+    config.folds.group_size = 0  # folds trained at once; 0: as many as fit in memory
+    # GiB per device that group_size 0 fits the groups into; 0: the device's own limit
+    # (GPU: XLA_PYTHON_CLIENT_MEM_FRACTION of it; CPU: host memory per device).
+    config.folds.device_memory_gb = 0.0
     # Test subjects that get a fold, for a partial run: "" (all), "s01,s02" (these), or
     # "first:N" (the first N in sorted order; resolved once the data is loaded).
     config.folds.only = ""
-    config.folds.loop = "auto"  # per device: vmap (accelerators) or map (CPU)
+    # Per device: "vmap" (one batched program) or "map" (one fold after another); auto:
+    # the platform's default (fold_trainer.PLATFORM_DEFAULTS).
+    config.folds.loop = "auto"
 
     config.checkpoint = ml_collections.ConfigDict()
     config.checkpoint.every_epochs = 5

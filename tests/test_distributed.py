@@ -34,6 +34,8 @@ import pytest
 
 from mmnet_jax.training import distributed
 
+# Multi-process train.py runs: the slow part of the suite (pytest -m "not slow" skips it).
+pytestmark = pytest.mark.slow
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WATCHDOG_S = 10  # --config.distributed_timeout of these runs
 # runlocal, made smaller still: 3 subjects x 4 clips, 4 epochs, a checkpoint per epoch,

@@ -73,6 +73,7 @@ def test_per_fold_schedule_counts():
 # rate > 0 Adam turns a rounding-level sign change of a near-zero gradient into a full
 # step (measured: 0.1-0.4 apart after 2 epochs), so vmap is compared at learning rate 0
 # with argued bounds.
+@pytest.mark.slow
 def test_stacked_equals_single_fold_map_exactly():
     """Two epochs at the real learning rate, drop-path on, partial last batches and a
     padded step (fold 3 takes 3 of the program's 4 steps): each fold of the stack ends
@@ -132,6 +133,7 @@ LOSS_RTOL = 1e-5
 GRAD_NORM_RTOL = 1e-3
 
 
+@pytest.mark.slow
 def test_masked_batch_is_the_smaller_batch():
     """A batch of 4 with 2 masked samples gives the loss, gradient and BatchNorm running
     statistics of the 2-sample batch (float32 rounding apart: sums in another order)."""
@@ -177,6 +179,7 @@ def synthetic_run(tmp_path_factory):
     return workdir, config
 
 
+@pytest.mark.slow
 def test_metrics_jsonl_records_each_folds_own_steps(synthetic_run):
     workdir, config = synthetic_run
     lines = [json.loads(x) for x in (workdir / "metrics.jsonl").read_text().splitlines()]
@@ -195,6 +198,7 @@ def test_metrics_jsonl_records_each_folds_own_steps(synthetic_run):
     assert {line["train_steps"] for line in lines} == {3, 4}  # partial last batches
 
 
+@pytest.mark.slow
 def test_wider_head_trains_and_predicts_the_data_classes(synthetic_run):
     """head_classes=7 on 5 classes: a 7-way model, predictions among the data's
     classes, the extra outputs named unused_<i> in the saved model."""
@@ -209,6 +213,7 @@ def test_wider_head_trains_and_predicts_the_data_classes(synthetic_run):
     assert meta["class_names"] == names + ["unused_5", "unused_6"]
 
 
+@pytest.mark.slow
 def test_sharded_over_four_cpu_devices_equals_vmap_on_one():
     """The vmap fold loop, learning rate 0 (bounds above): the four uneven folds spread
     over 4 forced CPU devices (one fold per device: each trained as if alone, fold 3 with

@@ -38,9 +38,41 @@ def test_groups_padded_to_devices(n_folds, group, devices):
     seen = []
     for g in groups:
         assert len(g) % devices == 0
+        assert len(g) == len(groups[0])  # one size: one compiled epoch program
+        assert not group or len(g) <= -(-group // devices) * devices
         valid = folds.group_valid(g)
         seen += [f for f, v in zip(g, valid, strict=True) if v]
     assert sorted(seen) == list(range(n_folds))
+    assert folds.is_grouping(groups, n_folds, devices)
+
+
+@pytest.mark.parametrize(
+    "n_folds,group,devices,sizes,real",
+    [
+        (26, 8, 1, [7, 7, 7, 7], [7, 7, 7, 5]),  # balanced: 4 groups as at most 8 gives
+        (26, 8, 4, [8, 8, 8, 8], [8, 8, 8, 2]),
+        (26, 0, 1, [26], [26]),
+        (26, 16, 1, [13, 13], [13, 13]),
+        (7, 3, 2, [4, 4], [4, 3]),
+        (9, 4, 4, [4, 4, 4], [4, 4, 1]),
+    ],
+)
+def test_last_group_padded_to_the_same_size(n_folds, group, devices, sizes, real):
+    groups = folds._groups(n_folds, group, devices)
+    assert [len(g) for g in groups] == sizes
+    assert [int(folds.group_valid(g).sum()) for g in groups] == real
+    assert groups[-1][real[-1] :] == [groups[-1][0]] * (sizes[-1] - real[-1])  # repeats
+    assert folds.balanced_group_size(n_folds, group, devices) == sizes[0]
+    assert sizes[0] in folds.group_sizes(n_folds, devices)
+
+
+def test_is_grouping():
+    assert folds.is_grouping([[0, 1, 2, 3], [4, 5, 6, 4]], 7, 2)
+    assert not folds.is_grouping([[0, 1, 2, 3], [4, 5, 6, 4], [6, 6]], 7, 2)  # 6 twice
+    assert folds.is_grouping([[0, 1, 2, 3, 4, 5], [6, 6]], 7, 2)  # older runs' last group
+    assert not folds.is_grouping([[0, 1, 2], [3, 4, 5, 6]], 7, 2)  # 3 on 2 devices
+    assert not folds.is_grouping([[0, 1, 2, 3], [4, 5, 4, 4]], 7, 2)  # 6 missing
+    assert not folds.is_grouping([[0, 1, 2, 3], [4, 5, 6, 7]], 7, 2)  # 7 unknown
 
 
 def test_plan_refuses_leaks_and_unknown_subjects():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import importlib.util
 import json
 import logging
 import os
@@ -22,7 +23,7 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
 from configs import synthetic
 from mmnet_jax import workdir as workdir_files
-from mmnet_jax.data import records as data_lib
+from mmnet_jax.data.records import records as data_lib
 from mmnet_jax.evaluation import results as results_lib
 from mmnet_jax.inference import model_dir
 from mmnet_jax.training import checkpoints as run_checkpoints
@@ -30,6 +31,8 @@ from mmnet_jax.training import trainer
 from mmnet_jax.vision import frames
 from tests import trainer_utils as tu
 
+# Whole LOSO runs, several in subprocesses: the slow part of the suite.
+pytestmark = pytest.mark.slow
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Small enough to compile and train in seconds; enough epochs for a mid-run kill.
 OVERRIDES = {
@@ -172,6 +175,42 @@ def test_run_info_and_the_all_subjects_steps(finished_run):
     assert counts == {8 * 3}
 
 
+def test_tensorboard_scalars_are_metrics_jsonl_and_results(finished_run):
+    """WORKDIR/tensorboard (process 0, tensorboardX): every tag once per epoch; the
+    losses and fold accuracies those of metrics.jsonl, the pooled figures results.json's
+    curves, the learning rate the official schedule."""
+    pytest.importorskip("tensorboard")
+    workdir, results = finished_run
+    scalars = tu.read_scalars(workdir / "tensorboard")
+    subjects = sorted(results["per_fold"])
+    figures = ("accuracy", "uf1", "uar")
+    assert set(scalars) == {"learning_rate", f"loss/{results_lib.ALL_SUBJECTS_NAME}"} | {
+        f"{m}/{s}" for m in ("loss", *figures) for s in subjects
+    } | {f"{m}/pooled" for m in figures}
+    for tag, points in scalars.items():
+        assert [step for step, _ in points] == list(range(1, 9)), tag
+    lines = [json.loads(x) for x in (workdir / "metrics.jsonl").read_text().splitlines()]
+    for line in lines:
+        value = dict(scalars[f"loss/{line['fold']}"])[line["epoch"]]
+        assert value == pytest.approx(line["train_loss"], rel=1e-6), line
+        if "test_accuracy" in line:
+            value = dict(scalars[f"accuracy/{line['fold']}"])[line["epoch"]]
+            assert value == pytest.approx(line["test_accuracy"], rel=1e-6), line
+    for m in figures:
+        curve = [v for _, v in scalars[f"{m}/pooled"]]
+        np.testing.assert_allclose(curve, results["curves"][m], rtol=1e-6)
+        assert curve[results["eval_epoch"] - 1] == pytest.approx(results[m], rel=1e-6)
+    train = json.loads((workdir / "config.json").read_text())["train_settings"]
+    np.testing.assert_allclose(
+        [v for _, v in scalars["learning_rate"]],
+        [
+            train["learning_rate"] * train["lr_decay"] ** min(e, train["lr_decay_epochs"])
+            for e in range(8)
+        ],
+        rtol=1e-6,
+    )
+
+
 def test_fold_model_reproduces_its_test_predictions(finished_run):
     """A fold's model read back from the checkpoint predicts what the run recorded."""
     workdir, _ = finished_run
@@ -220,6 +259,13 @@ def test_resume_after_sigkill_equals_uninterrupted(finished_run, data_dir, tmp_p
     a = json.loads((workdir_a / "results.json").read_text())
     b = json.loads((workdir / "results.json").read_text())
     assert a == b
+    if importlib.util.find_spec("tensorboard"):
+        # TensorBoard: every tag at every epoch once, between the killed run's event file
+        # and the resumed run's, at run A's values.
+        sa, sb = (tu.read_scalars(w / "tensorboard") for w in (workdir_a, workdir))
+        assert set(sa) == set(sb)
+        for tag, points in sb.items():
+            assert points == [(step, pytest.approx(value)) for step, value in sa[tag]], tag
     # Every epoch's predictions and probabilities too (those before the kill came back
     # from the checkpoint's progress), bit for bit.
     with (

@@ -21,10 +21,12 @@ import numpy as np
 import pytest
 
 from mmnet_jax import workdir as workdir_files
-from mmnet_jax.data import records as data_lib
+from mmnet_jax.data.records import records as data_lib
 from mmnet_jax.training import trainer
 from tests import trainer_utils as tu
 
+# Three whole training runs: the slow part of the suite.
+pytestmark = pytest.mark.slow
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OVERRIDES = {
     "data.image_size": 32,

@@ -75,3 +75,13 @@ def synthetic_config(data_dir, overrides: dict):
             node = node[p]
         node[leaf] = value
     return config
+
+
+def read_scalars(logdir) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar tag of the TensorBoard event files in ``logdir``: its (step, value)
+    pairs in the order written (the files' in name order)."""
+    from tensorboard.backend.event_processing import event_accumulator  # noqa: PLC0415
+
+    acc = event_accumulator.EventAccumulator(str(logdir), size_guidance={"scalars": 0})
+    acc.Reload()
+    return {t: [(e.step, e.value) for e in acc.Scalars(t)] for t in acc.Tags()["scalars"]}

@@ -3,6 +3,9 @@
 The micro-expression datasets are small (CASME II: 249 clips), so every clip's stored
 frames are read once into memory and placed on the devices; training gathers its batches
 there (``mmnet_jax.data.augment``) with no host round trips.
+
+TFDS is imported only by the functions that read or build records (``get_builder``,
+``load``): ``ClipArrays`` and this module import without it (benchmarks, model code).
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ import pkgutil
 
 import cv2
 import numpy as np
-import tensorflow_datasets as tfds
 from etils import epath
 
 from mmnet_jax.vision import frames
@@ -68,6 +70,8 @@ def quiet_tfds(generating: bool = False):
         if not generating:
             yield
             return
+        import tensorflow_datasets as tfds  # noqa: PLC0415 - only where records are built
+
         with contextlib.redirect_stdout(io.StringIO()):
             tfds.display_progress_bar(False)
             try:
@@ -246,6 +250,8 @@ def get_builder(data_cfg):
     Raises:
       DatasetError: no such builder or builder config.
     """
+    import tensorflow_datasets as tfds  # noqa: PLC0415 - only where records are read
+
     import tfds_builders  # noqa: F401, PLC0415 - registers the project's builders
 
     name = data_cfg.name

@@ -10,6 +10,14 @@
 
 The step number counts epochs over the whole run (group * epochs + epoch), so the
 latest checkpoint is always the furthest point reached.
+
+Saves are asynchronous: ``save`` returns once the state is copied off the device (Orbax
+copies every array to host memory before its ``save`` returns; the files are written
+and committed by a background thread), so the next epoch may donate the state's buffers
+while the previous epoch's checkpoint is being written. A checkpoint is written to a
+temporary directory and renamed when complete, so a process killed mid-write leaves the
+previous checkpoints intact. Everything that reads checkpoints, and ``wait``/``close``,
+first waits for the pending save.
 """
 
 from __future__ import annotations
@@ -72,33 +80,45 @@ class RunCheckpoints:
             max_to_keep=keep,
             keep_period=epochs,
             create=True,
-            enable_async_checkpointing=False,
+            enable_async_checkpointing=True,
         )
         self.manager = ocp.CheckpointManager(
             self.directory, options=options, item_names=("state", "progress")
         )
 
     def latest_step(self) -> int | None:
+        """The latest committed step (after the pending save)."""
+        self.wait()
         return self.manager.latest_step()
 
     def save(self, step: int, state, progress: results.Progress) -> None:
+        """Start saving ``state`` and ``progress`` as ``step``; returns once the state's
+        arrays are copied to host memory (so they may be donated next), the files are
+        written in the background (a previous pending save is waited for first)."""
         state = keys_to_data(state)
         self.manager.save(
             step,
             args=ocp.args.Composite(
                 state=ocp.args.StandardSave(state),
+                # A snapshot (to_json copies): the background write never sees later epochs.
                 progress=ocp.args.JsonSave(progress.to_json()),
             ),
             force=True,
         )
+        log.info("saving checkpoint %d in %s", step, self.directory)
+
+    def wait(self) -> None:
+        """Wait until the pending save (if any) is committed; raises its error if it
+        failed."""
         self.manager.wait_until_finished()
-        log.info("saved checkpoint %d in %s", step, self.directory)
 
     def restore_progress(self, step: int) -> results.Progress:
+        self.wait()
         return _restore_progress(self.manager, step)
 
     def restore_state(self, step: int, like):
         """Restore the state at ``step`` into the shapes and shardings of ``like``."""
+        self.wait()
         abstract = jax.tree.map(
             lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
             keys_to_data(like),
@@ -109,7 +129,23 @@ class RunCheckpoints:
         return data_to_keys(out["state"], like)
 
     def close(self) -> None:
+        """Wait for the pending save, then close."""
+        self.wait()
         self.manager.close()
+
+
+def saved_groups(workdir) -> list[list[int]] | None:
+    """The fold groups of the latest checkpoint in ``workdir`` (None: no checkpoint)."""
+    directory = absolute(workdir) / "checkpoints"
+    if not directory.is_dir():
+        return None
+    options = ocp.CheckpointManagerOptions(read_only=True, create=False)
+    manager = ocp.CheckpointManager(directory, options=options, item_names=("state", "progress"))
+    try:
+        step = manager.latest_step()
+        return None if step is None else _restore_progress(manager, step).groups
+    finally:
+        manager.close()
 
 
 def load_fold_model(workdir, subject: str):

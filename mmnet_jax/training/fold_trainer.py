@@ -42,13 +42,13 @@ from flax import nnx, struct
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from mmnet_jax.data import augment
+from mmnet_jax.data.records import augment
 from mmnet_jax.models import layers as model_layers
 from mmnet_jax.models import registry
-from mmnet_jax.training import folds
+from mmnet_jax.training import folds, recipe
 from mmnet_jax.training.folds import FoldPlan
 
-if TYPE_CHECKING:  # data.py imports TFDS, which loading a model must not need
+if TYPE_CHECKING:  # the annotations only
     from mmnet_jax.data.records import ClipArrays
 
 log = logging.getLogger(__name__)
@@ -101,6 +101,25 @@ class TrainSettings:
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+
+    @classmethod
+    def official(
+        cls, steps_per_epoch: int, platform: str | None = None, **overrides: Any
+    ) -> TrainSettings:
+        """The official recipe (``recipe``: AdamW 8e-4, wd 0.6, lr x0.987 for 50 of 74
+        epochs, batch 32, the official augmentation, eval chunk 16) for ``steps_per_epoch``
+        steps per epoch, any field overridden; a ``fold_loop`` of ``"auto"`` (the
+        default) is resolved for ``platform`` (None: this process's backend)."""
+        kw: dict[str, Any] = {
+            **dataclasses.asdict(recipe.OFFICIAL_TRAIN),
+            "eval_chunk": recipe.OFFICIAL_EVAL_CHUNK,
+            "augment": recipe.OFFICIAL_AUGMENT,
+            "fold_loop": "auto",
+            **overrides,
+        }
+        if kw["fold_loop"] == "auto":
+            kw["fold_loop"] = default_fold_loop(platform)
+        return cls(steps_per_epoch=steps_per_epoch, **kw)
 
 
 def make_mesh() -> jax.sharding.Mesh:
@@ -346,7 +365,10 @@ class FoldTrainer:
                 in_specs=(P(FOLD_AXIS),),
                 out_specs=P(FOLD_AXIS),
             )
-            self._compiled["init"] = jax.jit(local)
+            # Fold-sharded as the epoch's outputs are (on one device XLA would pick
+            # replicated for most leaves): the epoch compiled for a fresh state is then
+            # the program compiled ahead for its shapes (the run's memory probes).
+            self._compiled["init"] = jax.jit(local, out_shardings=self.fold_sharding)
         return self._compiled["init"](ids)
 
     def model_of(self, state: FoldState, i: int) -> nnx.Module:
@@ -362,6 +384,10 @@ class FoldTrainer:
             mesh=self.mesh,
             in_specs=(fold, fold, rep),
             out_specs=(fold, fold, fold),
+            # No collectives inside: nothing for the check to find. jax 0.12.0.x's
+            # lax.polynomial (in erf/erfc's gradient: the exact GELU) mixes the folds'
+            # varying values with unvarying constants and fails the check otherwise.
+            check_vma=False,
         )
         return fn(state, train_mask, data)
 
@@ -447,12 +473,6 @@ class FoldTrainer:
         ``what`` names the group's models in the log (default: "G models")."""
         key = ("epoch", len(train_mask))
         if key not in self._compiled:
-            state_sharding = jax.tree.map(lambda _: self.fold_sharding, state)
-            fn = jax.jit(
-                self._epoch,
-                donate_argnums=(0,),
-                out_shardings=(state_sharding, self.fold_sharding, self.fold_sharding),
-            )
             t0 = time.perf_counter()
             log.info(
                 "compiling the training epoch: %s x %d steps x batch %d at %d px "
@@ -462,13 +482,28 @@ class FoldTrainer:
                 self.s.batch_size,
                 self.model_config.image_size,
             )
-            lowered = fn.lower(state, train_mask, self.device_data)
-            compiled = lowered.compile()
+            compiled = self.lower_epoch(state, train_mask).compile()
             self.compile_seconds = time.perf_counter() - t0
             self.compile_times.append(self.compile_seconds)
             log.info("compiled in %.1f s", self.compile_seconds)
             self._compiled[key] = compiled
         return self._compiled[key]
+
+    def lower_epoch(self, state: FoldState, train_mask: jax.Array, platform: str | None = None):
+        """The epoch program lowered (not compiled) for this group shape, for ``platform``
+        ("cpu", "cuda", "rocm", "tpu"; None: this process's backend). Lowering for another
+        platform works on any machine (the accelerator check reads its convolutions)."""
+        state_sharding = jax.tree.map(lambda _: self.fold_sharding, state)
+        fn = jax.jit(
+            self._epoch,
+            donate_argnums=(0,),
+            out_shardings=(state_sharding, self.fold_sharding, self.fold_sharding),
+        )
+        return _lower(fn, (state, train_mask, self.device_data), platform)
+
+    def lower_evaluate(self, state: FoldState, test_idx: jax.Array, platform: str | None = None):
+        """The evaluation program lowered for ``platform`` (see ``lower_epoch``)."""
+        return _lower(self._evaluate_fn(), (state, test_idx, self.device_data), platform)
 
     def train_epoch(self, state: FoldState, train_mask: jax.Array):
         """One epoch of every fold in the group: (new state, losses (G, steps), grad norms).
@@ -481,16 +516,26 @@ class FoldTrainer:
         """Logits (G, T, C) of each fold on its own test clips (padded; see test_indices)."""
         key = ("eval", test_idx.shape)
         if key not in self._compiled:
-            # Each device evaluates its own folds (shard_map, as the epoch does): XLA's
-            # automatic partitioning of the vmapped per-fold convolutions over a
-            # fold-sharded mesh of 2+ devices fails ("output feature dimension ... not
-            # divisible by feature_group_count").
-            fold, rep = P(FOLD_AXIS), P()
-            local = jax.shard_map(
-                self._evaluate, mesh=self.mesh, in_specs=(fold, fold, rep), out_specs=fold
-            )
-            self._compiled[key] = jax.jit(local, out_shardings=self.fold_sharding)
+            self._compiled[key] = self._evaluate_fn()
         return self._compiled[key](state, test_idx, self.device_data)
+
+    def _evaluate_fn(self):
+        # Each device evaluates its own folds (shard_map, as the epoch does): XLA's
+        # automatic partitioning of the vmapped per-fold convolutions over a fold-sharded
+        # mesh of 2+ devices fails ("output feature dimension ... not divisible by
+        # feature_group_count").
+        fold, rep = P(FOLD_AXIS), P()
+        local = jax.shard_map(
+            self._evaluate, mesh=self.mesh, in_specs=(fold, fold, rep), out_specs=fold
+        )
+        return jax.jit(local, out_shardings=self.fold_sharding)
+
+
+def _lower(jitted, args: tuple, platform: str | None):
+    """``jitted`` lowered for ``args``; for ``platform`` when given (cross-platform)."""
+    if platform is None:
+        return jitted.lower(*args)
+    return jitted.trace(*args).lower(lowering_platforms=(platform_name(platform),))
 
 
 def fold_model(graphdef, params, rest, i: int) -> nnx.Module:
@@ -519,7 +564,50 @@ def to_host(x: jax.Array) -> np.ndarray:
     return np.asarray(jax.device_get(x))
 
 
-@functools.cache
-def default_conv_impl() -> str:
-    """``matmul_grad`` where XLA's conv weight gradients are slow (CPU), else ``xla``."""
-    return "matmul_grad" if jax.default_backend() == "cpu" else "xla"
+# The defaults per platform, (fold loop, conv impl). They are resolved for the platform a
+# program is lowered for (``platform``), not for the machine doing the lowering.
+# - cpu: one fold after another ("map"; XLA:CPU runs vmap's batched per-fold-weight
+#   convolutions at half the rate) with matrix-product weight gradients ("matmul_grad":
+#   XLA:CPU's own conv weight gradients run at 20-30 GFLOP/s against ~100).
+# - cuda/rocm: folds batched ("vmap"), weight gradients as batched matrix products
+#   ("matmul_grad"). Under vmap every convolution gets feature_group_count = folds, and
+#   XLA:GPU does not turn grouped backward-filter convolutions into cuDNN backward-filter
+#   calls: they run as forward convolutions with a huge window, a known slow path
+#   (jax-ml/jax#13800). matmul_grad leaves no grouped weight gradient in the program
+#   (tests/test_accelerator_check.py counts them in the program lowered for cuda).
+#   PROVISIONAL until measured on a GPU: chosen from those counts alone. The accelerator
+#   check (benchmarks/accelerator_check.py) times map/xla, vmap/matmul_grad and vmap/xla
+#   side by side; set this from its figures (BENCHMARKS.md) once it has run on one.
+# - tpu: "vmap" with XLA's own convolutions: TPUs run grouped convolutions natively
+#   (likewise not yet measured).
+PLATFORM_DEFAULTS: dict[str, tuple[str, str]] = {
+    "cpu": ("map", "matmul_grad"),
+    "cuda": ("vmap", "matmul_grad"),
+    "rocm": ("vmap", "matmul_grad"),
+    "tpu": ("vmap", "xla"),
+}
+
+
+def platform_name(platform: str | None = None) -> str:
+    """``platform`` as a lowering platform name ("cpu", "cuda", "rocm", "tpu"); None: the
+    platform of this process's default backend."""
+    name = (platform or jax.default_backend()).lower()
+    return {"gpu": "cuda"}.get(name, name)
+
+
+def platform_defaults(platform: str | None = None) -> tuple[str, str]:
+    """``(fold_loop, conv_impl)`` defaults for ``platform`` (None: this process's)."""
+    name = platform_name(platform)
+    if name not in PLATFORM_DEFAULTS:
+        raise ValueError(f"unknown platform {name!r}; known: {sorted(PLATFORM_DEFAULTS)}")
+    return PLATFORM_DEFAULTS[name]
+
+
+def default_conv_impl(platform: str | None = None) -> str:
+    """The default ``conv_impl`` for ``platform`` (``platform_defaults``)."""
+    return platform_defaults(platform)[1]
+
+
+def default_fold_loop(platform: str | None = None) -> str:
+    """The default fold loop for ``platform`` (``platform_defaults``)."""
+    return platform_defaults(platform)[0]

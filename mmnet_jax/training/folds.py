@@ -46,7 +46,8 @@ class FoldPlan:
         return math.ceil(self.max_train / batch_size)
 
     def groups(self, group_size: int, num_devices: int) -> list[list[int]]:
-        """Fold indices trained together, each group padded to a multiple of the devices.
+        """Fold indices trained together: groups of at most ``group_size`` (0: all), all
+        of one size, a multiple of the devices (see :func:`balanced_group_size`).
 
         Padding repeats the group's first entry; callers ignore the padded copies via
         ``group_valid``.
@@ -54,16 +55,54 @@ class FoldPlan:
         return _groups(self.num_folds, group_size, num_devices)
 
 
+def _round_up(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
+
+
+def balanced_group_size(count: int, group_size: int, num_devices: int) -> int:
+    """The size of every group when ``count`` items train in groups of at most
+    ``group_size`` (0: all; rounded up to a multiple of ``num_devices``) on
+    ``num_devices`` devices.
+
+    The fewest groups that ``group_size`` allows, made as even as the devices let:
+    ``ceil(count / groups)`` rounded up to the devices. So 26 folds at most 8 per group
+    take 4 groups of 7 on one device (7, 7, 7, 5 padded to 7), of 8 on four. One size
+    means one compiled epoch program for all groups.
+    """
+    most = max(num_devices, _round_up(group_size or count, num_devices))
+    num_groups = -(-count // most)
+    return _round_up(-(-count // num_groups), num_devices)
+
+
+def padded(group: list[int], size: int) -> list[int]:
+    """``group`` filled up to ``size`` with copies of its first entry (``group_valid``
+    marks them as padding)."""
+    return list(group) + [group[0]] * (size - len(group))
+
+
 def _groups(count: int, group_size: int, num_devices: int) -> list[list[int]]:
+    size = balanced_group_size(count, group_size, num_devices)
     items = list(range(count))
-    group_size = group_size or len(items)
-    group_size = max(num_devices, math.ceil(group_size / num_devices) * num_devices)
-    out = []
-    for start in range(0, len(items), group_size):
-        g = items[start : start + group_size]
-        pad = (-len(g)) % num_devices
-        out.append(g + [g[0]] * pad)
-    return out
+    return [padded(items[i : i + size], size) for i in range(0, count, size)]
+
+
+def group_sizes(count: int, num_devices: int) -> list[int]:
+    """Every size :func:`balanced_group_size` gives for ``count`` items on
+    ``num_devices`` devices, largest first (the choices a fold group size has)."""
+    sizes = {balanced_group_size(count, m, num_devices) for m in range(1, count + 1)}
+    return sorted(sizes, reverse=True)
+
+
+def is_grouping(groups: list[list[int]], count: int, num_devices: int) -> bool:
+    """Whether ``groups`` trains each of ``count`` items exactly once, in groups that are
+    multiples of ``num_devices``, padded by repeats (as :func:`_groups` makes them, or
+    older runs did: of any sizes)."""
+    real = []
+    for g in groups:
+        if not g or len(g) % num_devices or not all(0 <= f < count for f in g):
+            return False
+        real += [f for f, v in zip(g, group_valid(g), strict=True) if v]
+    return sorted(real) == list(range(count))
 
 
 def group_valid(group: list[int]) -> np.ndarray:

@@ -23,30 +23,41 @@ import typing
 from typing import Any
 
 import jax
-import ml_collections
 import numpy as np
 
 from mmnet_jax import workdir as workdir_files
-from mmnet_jax.data import augment
-from mmnet_jax.data import records as data_lib
+from mmnet_jax.data.records import augment
+from mmnet_jax.data.records import records as data_lib
 from mmnet_jax.evaluation import results
 from mmnet_jax.models import registry
 from mmnet_jax.training import checkpoints as run_checkpoints
-from mmnet_jax.training import distributed, folds, hugepages
+from mmnet_jax.training import distributed, folds, hugepages, tensorboard
 from mmnet_jax.training.fold_trainer import (
     ALL_SUBJECTS,
     FoldTrainer,
     TrainSettings,
     default_conv_impl,
+    default_fold_loop,
     make_mesh,
     to_host,
 )
+
+if typing.TYPE_CHECKING:  # annotations only: any config with ConfigDict-style access works
+    import ml_collections
 
 log = logging.getLogger(__name__)
 
 OPTIMISTIC_LABEL = results.OPTIMISTIC_LABEL
 # Config fields that may change between a run and its resumption without changing results.
-_RESUME_FREE = ("checkpoint.", "progress_bar", "report", "distributed", "compilation_cache_dir")
+# folds.device_memory_gb only sizes the groups of a new run (a resumed run keeps its own).
+_RESUME_FREE = (
+    "checkpoint.",
+    "progress_bar",
+    "report",
+    "distributed",
+    "compilation_cache_dir",
+    "folds.device_memory_gb",
+)
 # Config fields added after runs were made, with the value that older runs behaved as: a
 # workdir whose config.json lacks one resumes as if it held that value.
 _ADDED_FIELDS = {
@@ -163,12 +174,15 @@ def model_config(
     return from_config(spec.config_class, m, "config.model", **given)
 
 
-def train_settings(config: ml_collections.ConfigDict, steps_per_epoch: int) -> TrainSettings:
+def train_settings(
+    config: ml_collections.ConfigDict, steps_per_epoch: int, platform: str | None = None
+) -> TrainSettings:
     """The ``TrainSettings`` of ``config.train`` (with ``config.augment``, ``eval.chunk``
-    and ``folds.loop``) for ``steps_per_epoch`` steps per epoch."""
+    and ``folds.loop``) for ``steps_per_epoch`` steps per epoch, an ``"auto"`` fold loop
+    resolved for ``platform`` (None: this process's backend)."""
     fold_loop = config.folds.loop
     if fold_loop == "auto":
-        fold_loop = "map" if jax.default_backend() == "cpu" else "vmap"
+        fold_loop = default_fold_loop(platform)
     return from_config(
         TrainSettings,
         config.train,
@@ -284,32 +298,119 @@ class _Interrupt:
             signal.signal(signal.SIGINT, self._previous)
 
 
-def _device_memory_bytes() -> int:
-    dev = jax.local_devices()[0]
+# Of a device's memory, the most that a fold group's compiled epoch may need.
+MEMORY_SAFETY = 0.9
+
+
+def _device_memory_bytes(configured_gb: float = 0.0) -> int:
+    """The memory of one device that fold groups are fitted into.
+
+    ``configured_gb`` > 0 (``config.folds.device_memory_gb``): that many GiB. Else the
+    device's own limit (``memory_stats()["bytes_limit"]``: on GPU the fraction of its
+    memory JAX preallocates, ``XLA_PYTHON_CLIENT_MEM_FRACTION``, 0.75 by default); where
+    a backend reports none (CPU), the host's physical memory shared by its local devices,
+    times ``XLA_PYTHON_CLIENT_MEM_FRACTION`` if set.
+    """
+    if configured_gb and configured_gb > 0:
+        return int(configured_gb * 2**30)
+    devices = jax.local_devices()
     try:
-        stats = dev.memory_stats() or {}
+        stats = devices[0].memory_stats() or {}
         if "bytes_limit" in stats:
             return int(stats["bytes_limit"])
     except Exception:  # noqa: BLE001 - backends without memory stats
         pass
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    host = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // len(devices)
+    fraction = os.environ.get("XLA_PYTHON_CLIENT_MEM_FRACTION", "")
+    return int(host * float(fraction)) if fraction else int(host)
 
 
-def check_memory(compiled, group_size: int, num_devices: int) -> None:
-    """Refuse a fold group whose compiled epoch needs more memory than a device has."""
+def epoch_bytes(compiled) -> int | None:
+    """Bytes per device a compiled epoch needs (temporaries, arguments and outputs, less
+    the donated arguments its outputs reuse), or None where the backend does not say."""
     try:
         ma = compiled.memory_analysis()
         need = ma.temp_size_in_bytes + ma.argument_size_in_bytes + ma.output_size_in_bytes
-        need -= ma.alias_size_in_bytes
+        return int(need - ma.alias_size_in_bytes)
     except Exception:  # noqa: BLE001 - not every backend reports it
+        return None
+
+
+def check_memory(compiled, group_size: int, num_devices: int, limit: int | None = None) -> None:
+    """Refuse a fold group whose compiled epoch needs more memory than a device has
+    (``limit`` bytes; None: ``_device_memory_bytes()``)."""
+    need = epoch_bytes(compiled)
+    if need is None:
         return
-    limit = _device_memory_bytes()
-    if need > 0.9 * limit:
-        fits = max(num_devices, int(group_size * 0.9 * limit / need) // num_devices * num_devices)
+    limit = _device_memory_bytes() if limit is None else limit
+    if need > MEMORY_SAFETY * limit:
+        fits = int(group_size * MEMORY_SAFETY * limit / need) // num_devices * num_devices
         raise FoldGroupTooLarge(
             f"{group_size} folds per group need about {need / 2**30:.1f} GiB per device, "
-            f"{limit / 2**30:.1f} GiB available: try --config.folds.group_size={fits}"
+            f"{limit / 2**30:.1f} GiB available: try --config.folds.group_size="
+            f"{max(num_devices, fits)} (0 chooses the size that fits)"
         )
+
+
+def choose_group_size(
+    count: int,
+    num_devices: int,
+    measure: typing.Callable[[int], int | None],
+    limit: int,
+    safety: float = MEMORY_SAFETY,
+) -> tuple[int, int | None]:
+    """The largest fold group size whose epoch fits in ``safety * limit`` bytes per
+    device, and its bytes per device (None: unknown).
+
+    The sizes tried are those of ``folds.group_sizes`` (groups of one size, balanced,
+    multiples of the devices). ``measure(size)`` is the bytes per device of the epoch
+    compiled for a group of ``size`` (None: the backend does not say; then all ``count``
+    items form one group). The whole set is measured first (the common case: it fits);
+    if it does not, a small group (2 per device, or 1), and the sizes between are
+    estimated on the line through the measured points: memory grows linearly with the
+    folds per device (their states and activations) over a fixed part (the replicated
+    dataset). The size chosen is measured before it is taken; if the estimate was short
+    the next smaller one is tried.
+
+    Raises:
+      FoldGroupTooLarge: not even one item per device fits.
+    """
+    sizes = folds.group_sizes(count, num_devices)
+    budget = safety * limit
+    points = {sizes[0]: measure(sizes[0])}
+    if points[sizes[0]] is None or points[sizes[0]] <= budget:
+        return sizes[0], points[sizes[0]]
+    small = 2 * num_devices if 2 * num_devices in sizes[1:] else sizes[-1]
+    if small != sizes[0]:
+        points[small] = measure(small)
+        if points[small] is None:  # no analysis for this one: the small size, unchecked
+            return small, None
+
+    def estimate(size: int) -> float:
+        if size in points:
+            return points[size]
+        known = sorted(points)
+        below = [s for s in known if s < size] or known[:1]
+        above = [s for s in known if s > size] or known[-1:]
+        a, b = (below[-1], above[0]) if below[-1] != above[0] else (known[0], known[1])
+        return points[a] + (points[b] - points[a]) * (size - a) / (b - a)
+
+    for size in sizes:
+        if size in points and points[size] > budget:
+            continue
+        if estimate(size) > budget:
+            continue
+        if size not in points:
+            points[size] = measure(size)
+        if points[size] is None or points[size] <= budget:
+            return size, points[size]
+    one = points.get(sizes[-1], estimate(sizes[-1]))
+    raise FoldGroupTooLarge(
+        f"even {num_devices} fold(s) per group ({sizes[-1] // num_devices} per device) "
+        f"need about {one / 2**30:.1f} GiB per device, {limit / 2**30:.1f} GiB available "
+        "(config.folds.device_memory_gb, 0: the device's): use smaller images or a "
+        "device with more memory"
+    )
 
 
 def code_commit() -> str:
@@ -334,6 +435,8 @@ def code_commit() -> str:
 
 class Run:
     """One LOSO run in a workdir: the plan, the training of its fold groups, the outputs."""
+
+    _tensorboard: tensorboard.RunWriter | None = None  # process 0's, while it trains
 
     def __init__(self, config: ml_collections.ConfigDict, workdir: str | os.PathLike):
         self.config = config
@@ -367,10 +470,12 @@ class Run:
         self.resolved = resolved_config(
             config, self.model_config, self.settings, self.data, self.plan, self.eval_epoch
         )
-        self.groups = self.replicas.groups(int(config.folds.group_size), self.mesh.size)
-        if config.final_model:
-            # Its own group: its epoch has another step count, so another program.
-            self.groups.append([ALL_SUBJECTS] * self.mesh.size)
+        # Fold groups: those of this workdir's checkpoints (a resumed run keeps them), else
+        # of folds.group_size, 0: the largest that fits the device memory.
+        self.memory_limit = _device_memory_bytes(float(config.folds.get("device_memory_gb", 0)))
+        self._trainer: FoldTrainer | None = None  # made once (the data goes on device)
+        self._probed: dict[int, float] = {}  # group size -> seconds its epoch compiled in
+        self.groups = self._fold_groups()
         n, f = len(self.plan.subjects), len(set(self.data.subjects.tolist()))
         log.info(
             "LOSO: %d folds (test subjects %s) of %d subjects%s; %d fold group(s)",
@@ -380,6 +485,89 @@ class Run:
             ", then the all-subjects model (final_model)" if config.final_model else "",
             len(self.groups),
         )
+
+    # --- fold groups -----------------------------------------------------------------
+    def _folds_trainer(self) -> FoldTrainer:
+        if self._trainer is None:
+            self._trainer = FoldTrainer(
+                self.model_config,
+                self.settings,
+                self.data,
+                self.plan,
+                self.config.seed,
+                self.mesh,
+                replicas=self.replicas,
+            )
+        return self._trainer
+
+    def _fold_groups(self) -> list[list[int]]:
+        """The run's groups: the checkpoints' if they hold a valid grouping of this run's
+        replicas (no larger than an explicit ``folds.group_size`` allows), else groups of
+        ``folds.group_size`` or, for 0, of the size ``_auto_group_size`` chooses. The
+        all-subjects model (final_model) comes last, in a group of its own: its epoch
+        has another step count, so another program. Every process takes the same (the
+        smallest, should their device memory differ)."""
+        num, count = self.mesh.size, self.replicas.num_replicas
+        size = int(self.config.folds.group_size)
+        tail = [[ALL_SUBJECTS] * num] if self.config.final_model else []
+        saved = run_checkpoints.saved_groups(self.workdir)
+        groups = None
+        if saved and len(saved) > len(tail) and saved[len(saved) - len(tail) :] == tail:
+            mine = saved[: len(saved) - len(tail)]
+            cap = max(num, -(-size // num) * num) if size else None
+            if folds.is_grouping(mine, count, num) and (not cap or max(map(len, mine)) <= cap):
+                groups = mine
+                log.info("fold groups of up to %d, as in the checkpoints", max(map(len, mine)))
+        with distributed.same_outcome("fold_groups:fit", (FoldGroupTooLarge,)):
+            if groups is None:
+                groups = self.replicas.groups(size or self._auto_group_size(), num)
+        chosen = distributed.exchange("fold_groups", json.dumps(groups))
+        groups = json.loads(min(chosen, key=lambda g: max(map(len, json.loads(g)))))
+        return groups + tail
+
+    def _auto_group_size(self) -> int:
+        """The largest group size whose compiled epoch fits ``self.memory_limit`` per
+        device (``choose_group_size``), from the memory analysis of the epochs compiled
+        for the sizes probed: compiled ahead for abstract states (nothing allocated) by
+        the run's trainer, which keeps them, so the size chosen is not compiled again."""
+        probe = self._folds_trainer()
+        num = self.mesh.size
+
+        def measure(size: int) -> int | None:
+            group = self.replicas.groups(size, num)[0]
+            state = jax.eval_shape(lambda: probe.init(group))
+            state = jax.tree.map(
+                lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=probe.fold_sharding),
+                state,
+            )
+            fold_log = logging.getLogger(FoldTrainer.__module__)
+            level = fold_log.level
+            # Quiet: _train_group logs the compilation when training starts (Ctrl-C there
+            # finishes the epoch and checkpoints; here, before any training, it just stops).
+            fold_log.setLevel(logging.WARNING)
+            try:
+                compiled = probe.compiled_epoch(state, probe.train_masks(group))
+            finally:
+                fold_log.setLevel(level)
+            self._probed[size] = probe.compile_seconds
+            need = epoch_bytes(compiled)
+            log.info(
+                "memory probe: the epoch of %d folds per group needs %s per device "
+                "(its compilation took %.1f s)",
+                size,
+                "an unknown amount" if need is None else f"{need / 2**30:.2f} GiB",
+                probe.compile_seconds,
+            )
+            return need
+
+        size, need = choose_group_size(self.replicas.num_replicas, num, measure, self.memory_limit)
+        log.info(
+            "fold groups of %d: about %s per device of %.1f GiB",
+            size,
+            "? GiB (no memory analysis)" if need is None else f"{need / 2**30:.2f} GiB",
+            self.memory_limit / 2**30,
+        )
+        return size
 
     # --- workdir ---------------------------------------------------------------------
     def _prepare_workdir(self) -> None:
@@ -430,10 +618,22 @@ class Run:
         trained, compile_times = False, []
         try:
             if progress.group < len(self.groups):
+                if self.primary:
+                    self._tensorboard = tensorboard.RunWriter(
+                        self.workdir / workdir_files.TENSORBOARD,
+                        self.plan,
+                        self.data.labels,
+                        len(self.data.class_names),
+                        self.replicas.seeds,
+                        self.settings,
+                    )
                 compile_times = self._train_remaining(progress, ckpts, step)
                 trained = True
         finally:
             ckpts.close()
+            if self._tensorboard is not None:
+                self._tensorboard.close()
+                self._tensorboard = None
         summary = results.summarize(
             progress,
             self.plan,
@@ -455,15 +655,7 @@ class Run:
         total = len(self.groups) * self.epochs
         done = progress.group * self.epochs + progress.epoch
         bar = _progress_bar(total, done, enabled=self.primary and bool(self.config.progress_bar))
-        fold_trainer = FoldTrainer(
-            self.model_config,
-            self.settings,
-            self.data,
-            self.plan,
-            self.config.seed,
-            self.mesh,
-            replicas=self.replicas,
-        )
+        fold_trainer = self._folds_trainer()
         trainers = {"folds": fold_trainer}
         if self.config.final_model:
             trainers["all"] = fold_trainer.with_steps(self.all_subjects_steps)
@@ -494,8 +686,15 @@ class Run:
             n = int(real.sum())
             what = "the all-subjects model" if not has_tests else f"{n} fold{'s' * (n > 1)}"
             compiled = trainer.compiled_epoch(state, train_mask, what)
+            if trainer is self._trainer and len(group) in self._probed:  # compiled quietly
+                log.info(
+                    "compiling the training epoch: %s: done by the memory probe (compiled in "
+                    "%.1f s)",
+                    what,
+                    self._probed.pop(len(group)),
+                )
             distributed.barrier(f"compiled/{gi}")  # every process compiled: then gather
-            check_memory(compiled, len(group), self.mesh.size)
+            check_memory(compiled, len(group), self.mesh.size, self.memory_limit)
             test_idx, valid = trainer.test_indices(group)
             steps = trainer.fold_steps(group)  # (train_steps, train_samples) per fold
         for epoch in range(start, self.epochs):
@@ -506,7 +705,8 @@ class Run:
                 if "RESOURCE_EXHAUSTED" in str(e) or "out of memory" in str(e).lower():
                     raise FoldGroupTooLarge(
                         f"out of memory training {len(group)} folds at once: try "
-                        f"--config.folds.group_size={max(self.mesh.size, len(group) // 2)}"
+                        f"--config.folds.group_size={max(self.mesh.size, len(group) // 2)} "
+                        "(or, with group_size 0, a smaller --config.folds.device_memory_gb)"
                     ) from e
                 raise
             self._check_finite(loss, group, epoch, ckpts)
@@ -532,6 +732,9 @@ class Run:
             if stop:
                 log.warning("stopped after epoch %d; run the same command to resume", epoch + 1)
                 return
+        # The group's last checkpoint committed (it holds the folds' final states) before
+        # the next group or the final model.
+        ckpts.wait()
         progress.group, progress.epoch = gi + 1, 0
         if ALL_SUBJECTS in group:
             self._save_final_model(trainer, state, group.index(ALL_SUBJECTS))
@@ -612,6 +815,8 @@ class Run:
         (self.workdir / workdir_files.METRICS).write_text(
             "\n".join(json.dumps(line) for line in lines) + "\n"
         )
+        if self._tensorboard is not None:
+            self._tensorboard.write(progress)
 
     def _run_info(self, compile_times: list[float]) -> dict:
         return {

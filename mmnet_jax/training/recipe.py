@@ -1,0 +1,49 @@
+"""The official MMNet recipe (``CASME2_5.py``) as typed defaults: its numbers, written once.
+
+``configs/default.py`` builds its ``model``, ``train``, ``augment`` and ``eval.chunk``
+sections from these, and code that needs the recipe without parsing a config file (the
+benchmarks: no ``ml_collections``) takes them from here, e.g.
+``fold_trainer.TrainSettings.official(steps_per_epoch)`` or ``OFFICIAL_MODEL``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from mmnet_jax.data import augment
+from mmnet_jax.models.mmnet.config import MMNetConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainRecipe:
+    """The official optimiser and schedule: the fields of ``config.train``."""
+
+    epochs: int = 74
+    batch_size: int = 32
+    learning_rate: float = 8e-4  # AdamW, on all parameters
+    weight_decay: float = 0.6
+    lr_decay: float = 0.987  # times this after each epoch ...
+    lr_decay_epochs: int = 50  # ... for the first 50 epochs, then constant
+    b1: float = 0.9
+    b2: float = 0.999
+    eps: float = 1e-8
+    # "per_fold" (official): each fold ceil(n_train / batch) steps per epoch, its last
+    # batch smaller; "wrapped": every fold the largest fold's steps of full batches.
+    schedule: str = "per_fold"
+
+
+OFFICIAL_TRAIN = TrainRecipe()
+# Flip, rotation 3 degrees, crop padding 15, temporal jitter over the 5-class ranges.
+OFFICIAL_AUGMENT = augment.AugmentConfig()
+OFFICIAL_EVAL_CHUNK = 16  # test clips per forward pass (not part of the official recipe)
+# The official CASME II 5-class model: PC depth 2, MLP ratio 4, 4 heads, no drop-path.
+OFFICIAL_MODEL = MMNetConfig.official_5class()
+# The fields of ``config.model`` that come from OFFICIAL_MODEL, in that section's order.
+MODEL_FIELDS = (
+    "pc_depth",
+    "pc_mlp_ratio",
+    "pc_num_heads",
+    "drop_path_rate",
+    "pc_resize_antialias",
+    "dtype",
+)
