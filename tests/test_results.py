@@ -116,6 +116,26 @@ def test_from_config_builds_settings_and_names_bad_keys():
     assert isinstance(typed.rotation_deg, float)
 
 
+def test_bad_values_are_named_where_they_are_defined(tmp_path):
+    """A value is blamed on its own field (not on one checked against it), before any
+    data is read."""
+    for key, value, message in (
+        ("train", ("epochs", -1), "config.train.epochs=-1: want 1 or more"),
+        ("folds", ("group_size", -2), "config.folds.group_size=-2: want 0"),
+    ):
+        config = default.get_config()
+        config[key][value[0]] = value[1]
+        with pytest.raises(trainer.RunConfigError, match=message):
+            trainer.Run(config, tmp_path / key)
+    config = default.get_config()
+    config.train.batch_size = 0
+    with pytest.raises(trainer.RunConfigError, match=r"config.train: batch_size=0: want 1"):
+        trainer.train_settings(config, 7)
+    config.train.batch_size, config.folds.loop = 32, "pmap"
+    with pytest.raises(trainer.RunConfigError, match=r"fold_loop must be one of \('vmap', 'map'\)"):
+        trainer.train_settings(config, 7)
+
+
 def test_resolve_only():
     subjects = np.asarray(["s3", "s1", "s2", "s1", "s10"])
     assert folds.resolve_only("", subjects) is None

@@ -23,7 +23,7 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
 from configs import synthetic
 from mmnet_jax import workdir as workdir_files
-from mmnet_jax.data.records import records as data_lib
+from mmnet_jax.data import records as data_lib
 from mmnet_jax.evaluation import results as results_lib
 from mmnet_jax.inference import model_dir
 from mmnet_jax.training import checkpoints as run_checkpoints

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from mmnet_jax import workdir as workdir_files
-from mmnet_jax.data.records import records as data_lib
+from mmnet_jax.data import records as data_lib
 from mmnet_jax.training import trainer
 from tests import trainer_utils as tu
 

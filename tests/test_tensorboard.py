@@ -99,6 +99,7 @@ def test_run_writer_writes_each_epoch_once_and_matches_results(tmp_path, killed_
         epochs=EPOCHS,
         dataset="fake",
         seed=0,
+        replicas=folds.Replicas.one_seed(plan, 0),
     )
     for m in ("accuracy", "uf1", "uar"):
         by_step = dict(scalars[f"{m}/pooled"])

@@ -72,6 +72,7 @@ def _body(fv: flags.FlagValues, positional: list[str]) -> int:
         jax.config.update("jax_compilation_cache_dir", os.path.expanduser(cache))
     user_errors = (
         trainer.RunConfigError,
+        trainer.FoldGroupTooLarge,  # its message names --config.folds.group_size to try
         data_lib.DatasetError,
         distributed.PeerMismatch,
         distributed.DistributedSetupError,

@@ -42,7 +42,7 @@ from flax import nnx, struct
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from mmnet_jax.data.records import augment
+from mmnet_jax.data import augment
 from mmnet_jax.models import layers as model_layers
 from mmnet_jax.models import registry
 from mmnet_jax.training import folds, recipe
@@ -65,6 +65,7 @@ INIT_PRNG_IMPL = "rbg"
 # its own: it takes its own steps per epoch (all clips), so its epoch is another program.
 ALL_SUBJECTS = -1
 SCHEDULES = ("per_fold", "wrapped")
+FOLD_LOOPS = ("vmap", "map")
 
 
 class FoldState(struct.PyTreeNode):
@@ -99,8 +100,17 @@ class TrainSettings:
     schedule: str = "per_fold"
 
     def __post_init__(self):
+        # Each value checked here, where it is defined: the message names the field.
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        for name in ("epochs", "batch_size", "steps_per_epoch", "eval_chunk"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)}: want 1 or more")
+        for name in ("learning_rate", "weight_decay", "lr_decay_epochs", "eps"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}={getattr(self, name)}: want 0 or more")
+        if self.fold_loop not in FOLD_LOOPS:
+            raise ValueError(f"fold_loop must be one of {FOLD_LOOPS}, got {self.fold_loop!r}")
 
     @classmethod
     def official(

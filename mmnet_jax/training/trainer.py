@@ -26,8 +26,8 @@ import jax
 import numpy as np
 
 from mmnet_jax import workdir as workdir_files
-from mmnet_jax.data.records import augment
-from mmnet_jax.data.records import records as data_lib
+from mmnet_jax.data import augment
+from mmnet_jax.data import records as data_lib
 from mmnet_jax.evaluation import results
 from mmnet_jax.models import registry
 from mmnet_jax.training import checkpoints as run_checkpoints
@@ -446,6 +446,13 @@ class Run:
         self.primary = jax.process_index() == 0
         self.t0 = time.time()
         self.epochs = int(config.train.epochs)
+        if self.epochs < 1:  # before eval.epoch, which is checked against it
+            raise RunConfigError(f"config.train.epochs={self.epochs}: want 1 or more")
+        if int(config.folds.group_size) < 0:
+            raise RunConfigError(
+                f"config.folds.group_size={config.folds.group_size}: want 0 (as many folds "
+                "as fit in device memory) or more"
+            )
         self.eval_epoch = int(config.eval.epoch) if int(config.eval.epoch) > 0 else self.epochs
         if not 1 <= self.eval_epoch <= self.epochs:
             raise RunConfigError(
