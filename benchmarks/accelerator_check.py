@@ -207,7 +207,7 @@ def write_json(out: str, res: dict) -> None:
 def official_model(dtype: str = "float32"):
     """The official 5-class MMNet (224 px) holding the parity fixtures' weights, converted
     from the official state-dict layout; and the fixtures' inputs and PyTorch logits."""
-    from mmnet_jax.models.mmnet.model import params as convert  # noqa: PLC0415
+    from mmnet_jax.models.mmnet import params as convert  # noqa: PLC0415
     from tests import parity_utils  # noqa: PLC0415 - the weight recipe (NumPy only)
 
     manifest, arrays = parity_utils.load_case("5")

@@ -217,10 +217,10 @@ def test_round_trip(case5):
 def test_converter_errors(case5):
     _, _, _, sd = case5
     missing = {k: v for k, v in sd.items() if k != "main_branch.layer3.0.conv1.weight"}
-    with pytest.raises(KeyError, match="main_branch.layer3.0.conv1.weight"):
+    with pytest.raises(ValueError, match="main_branch.layer3.0.conv1.weight"):
         mmnet_from_torch(missing, CFG5)
     bad = dict(sd, **{"vit_pos.blocks.1.mlp.fc1.weight": np.zeros((1024, 512), np.float32)})
     with pytest.raises(ValueError, match=r"vit_pos\.blocks\.1\.mlp\.fc1\.weight"):
         mmnet_from_torch(bad, CFG5)
-    with pytest.raises(KeyError, match="vit_pos.blocks.1"):  # depth-2 weights, depth-1 config
+    with pytest.raises(ValueError, match="vit_pos.blocks.1"):  # depth-2 weights, depth-1 config
         mmnet_from_torch(sd, dataclasses.replace(CFG5, pc_depth=1))

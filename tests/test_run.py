@@ -26,6 +26,7 @@ from mmnet_jax import workdir as workdir_files
 from mmnet_jax.data import records as data_lib
 from mmnet_jax.evaluation import results as results_lib
 from mmnet_jax.inference import model_dir
+from mmnet_jax.reporting import report
 from mmnet_jax.training import checkpoints as run_checkpoints
 from mmnet_jax.training import trainer
 from mmnet_jax.vision import frames
@@ -75,6 +76,7 @@ def data_dir(tmp_path_factory):
 def finished_run(tmp_path_factory, data_dir):
     workdir = tmp_path_factory.mktemp("run_a")
     results = trainer.train_and_evaluate(_config(data_dir), workdir)
+    report.report_workdir(workdir)  # as the train command does after the run
     return workdir, results
 
 
@@ -121,7 +123,7 @@ def test_outputs(finished_run):
 
 def test_epoch_predictions_recomputed_by_an_independent_script(finished_run):
     """epoch_predictions.npz: every test clip once, each epoch's prediction and float32
-    probabilities; tests/recompute_from_npz.py (NumPy only) recomputes results.json's
+    probabilities; mmnet recompute (NumPy only) recomputes results.json's
     honest, per-fold, curve and optimistic figures from it alone, to 1e-6."""
     workdir, results = finished_run
     with np.load(workdir / workdir_files.EPOCH_PREDICTIONS) as z:  # no pickle needed
@@ -140,9 +142,12 @@ def test_epoch_predictions_recomputed_by_an_independent_script(finished_run):
     assert arrays["subject"].tolist() == [r["subject"] for r in rows]
     assert arrays["label"].tolist() == [r["label"] for r in rows]
     assert arrays["prediction"][0, -1].tolist() == [r["prediction"] for r in rows]
-    script = os.path.join(ROOT, "tests", "recompute_from_npz.py")
     proc = subprocess.run(
-        [sys.executable, script, str(workdir)], capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "mmnet_jax", "recompute", str(workdir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.splitlines()[-1].startswith("OK: 12 clips, 8 epochs"), proc.stdout

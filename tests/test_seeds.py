@@ -22,6 +22,7 @@ import pytest
 
 from mmnet_jax import workdir as workdir_files
 from mmnet_jax.data import records as data_lib
+from mmnet_jax.reporting import report
 from mmnet_jax.training import trainer
 from tests import trainer_utils as tu
 
@@ -58,6 +59,7 @@ def runs(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("tfds")
     root = tmp_path_factory.mktemp("seeds")
     a = trainer.train_and_evaluate(_config(data_dir, num_seeds=2), root / "a")
+    report.report_workdir(root / "a")  # as the train command does after the run
     b = trainer.train_and_evaluate(_config(data_dir, seed=1, report=False), root / "b")
     load = data_lib.load
 

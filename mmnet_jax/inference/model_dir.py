@@ -260,11 +260,11 @@ def loader_from_flags(fv: flags.FlagValues) -> Callable[[], tuple[Any, dict]]:
 
     def load_it() -> tuple[Any, dict]:
         # Missing or unreadable files (OSError) and checkpoints that do not fit their
-        # config, are damaged or lack the fold (ValueError, KeyError, TypeError) are the
-        # user's to fix; the loaders' messages name the file and field.
+        # config, are damaged or lack the fold (ValueError) are the user's to fix; the
+        # loaders' messages name the file and field.
         try:
             return load(path, fv.fold)
-        except (OSError, ValueError, KeyError, TypeError) as e:
+        except (OSError, ValueError) as e:
             cli.fail(f"cannot load the model from {where}: {type(e).__name__}: {e}")
 
     return load_it

@@ -120,4 +120,9 @@ def config_from(description: dict[str, Any]) -> Any:
     if d is None:
         raise ValueError("no model_config: not a description of a model")
     names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in names})
+    try:
+        return cls(
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in names}
+        )
+    except TypeError as e:  # a field without a default is missing
+        raise ValueError(f"model_config of {cls.__name__}: {e}") from None

@@ -250,9 +250,13 @@ def _body(fv, positional: list[str]) -> int:
             results = json.load(f)
     except (OSError, ValueError) as e:
         cli.fail(str(e))
+    missing = [k for k in ("eval_epoch", "ci95") if k not in results]
+    missing += [k for k in ("label", "subject", "prediction") if k not in arrays]
+    if missing:
+        cli.fail(f"{workdir}: not a finished run's files: {', '.join(missing)} missing")
     try:
         mine = recompute_run(arrays, results)
-    except (KeyError, ValueError) as e:
+    except ValueError as e:
         cli.fail(f"{workdir}: {e}")
     bad = compare(mine, results)
     for line in bad:

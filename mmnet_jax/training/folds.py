@@ -31,10 +31,6 @@ class FoldPlan:
     def max_train(self) -> int:
         return int(self.train_mask.sum(1).max())
 
-    @property
-    def max_test(self) -> int:
-        return int(self.test_mask.sum(1).max())
-
     def steps_per_epoch(self, batch_size: int) -> int:
         """Batches per epoch, the same for every fold (set by the largest training set).
 

@@ -157,21 +157,21 @@ def mmnet_from_torch(
       rngs: only for drop-path streams; defaults to ``nnx.Rngs(0)``.
 
     Raises:
-      KeyError: a parameter the model needs is missing, or an entry is neither used
-        nor a known unused official entry (named in the message).
-      ValueError: an entry's shape does not match the config (named in the message).
+      ValueError: a parameter the model needs is missing, an entry is neither used nor
+        a known unused official entry, or an entry's shape does not match the config
+        (each named in the message).
     """
     names = official_name_map(config)
     given = {k: v for k, v in state_dict.items() if not _UNUSED.search(k)}
     missing = [k for k in names if k not in given]
     if missing:
-        raise KeyError(
+        raise ValueError(
             f"state dict lacks {len(missing)} parameter(s) the model needs, first "
             f"{missing[0]!r} (all: {missing}); is the config right for these weights?"
         )
     unexpected = sorted(k for k in given if k not in names)
     if unexpected:
-        raise KeyError(
+        raise ValueError(
             f"state dict has {len(unexpected)} entr(y/ies) this config does not use and "
             f"that are not known unused official entries, first {unexpected[0]!r} "
             f"(all: {unexpected}); check pc_depth, widths and num_classes"
