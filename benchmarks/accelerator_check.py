@@ -40,7 +40,6 @@ import json
 import math
 import os
 import pathlib
-import statistics
 import sys
 import tempfile
 import time
@@ -254,7 +253,8 @@ def parity(check: Check) -> dict:
 
 def _timed_group(check: Check, dtype: str, loop: str, impl: str, count: int, seeds: int = 1):
     """Compile and time the epoch (and evaluation) of one group of ``count`` folds x
-    ``seeds`` seeds on the CASME II-shaped data; returns the trainer, state and figures."""
+    ``seeds`` seeds on the CASME II-shaped data; returns the trainer, the group and the
+    figures."""
     s = check.sizes
     data = check.casme2_data()
     plan = folds.make_plan(data.subjects)
@@ -266,27 +266,9 @@ def _timed_group(check: Check, dtype: str, loop: str, impl: str, count: int, see
         s.model(dtype, impl), settings, data, plan, seed=0, mesh=mesh, replicas=replicas
     )
     group = replicas.groups(count * seeds, mesh.size)[0]
-    t0 = time.perf_counter()
-    state = jax.block_until_ready(ft.init(group))
-    init_s = time.perf_counter() - t0
-    masks = ft.train_masks(group)
-    compiled = ft.compiled_epoch(state, masks)
-    compile_s = ft.compile_seconds
-    check.compile_seen.append(compile_s)
-    times = []
-    for _ in range(max(1, s.epochs_timed)):
-        t0 = time.perf_counter()
-        state, loss, _ = ft.train_epoch(state, masks)
-        fold_trainer.to_host(loss)
-        times.append(time.perf_counter() - t0)
-    test_idx, _ = ft.test_indices(group)
-    t0 = time.perf_counter()
-    fold_trainer.to_host(ft.evaluate(state, test_idx))
-    eval_first_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    fold_trainer.to_host(ft.evaluate(state, test_idx))
-    eval_s = time.perf_counter() - t0
-    epoch_s = statistics.median(times)
+    compiled, t = bench.time_group(ft, group, s.epochs_timed)
+    check.compile_seen.append(t["compile_epoch_s"])
+    epoch_s = t["epoch_s"]
     samples = len(group) * settings.steps_per_epoch * settings.batch_size
     per_sample = bench.reference_flops(s.image_size, train=True)
     peak = bench.datasheet_bf16_tflops(jax.devices()[0].device_kind)
@@ -301,12 +283,12 @@ def _timed_group(check: Check, dtype: str, loop: str, impl: str, count: int, see
         "models": len(group),
         "steps_per_epoch": settings.steps_per_epoch,
         "batch_size": settings.batch_size,
-        "compile_s": compile_s,
-        "init_s": init_s,
+        "compile_s": t["compile_epoch_s"],
+        "init_s": t["init_s"],
         "epoch_s": epoch_s,
-        "epoch_times_s": times,
-        "eval_s": eval_s,
-        "eval_compile_s": max(0.0, eval_first_s - eval_s),
+        "epoch_times_s": t["epoch_times_s"],
+        "eval_s": t["eval_s"],
+        "eval_compile_s": t["compile_eval_s"],
         "samples_per_s": samples / epoch_s,
         "gflops_per_s": flops / 1e9,
         "flops_from": "reference count per sample (43.3 GFLOP at 224 px, by area)",
@@ -319,7 +301,7 @@ def _timed_group(check: Check, dtype: str, loop: str, impl: str, count: int, see
             else None
         ),
     }
-    return ft, state, group, row
+    return ft, group, row
 
 
 def train(check: Check) -> dict:
@@ -332,7 +314,7 @@ def train(check: Check) -> dict:
             continue
         check.log(f"accelerator check: {name} ({check.left():.0f} s left)")
         try:
-            ft, state, group, row = _timed_group(check, dtype, loop, impl, count)
+            ft, group, row = _timed_group(check, dtype, loop, impl, count)
         except Exception as e:  # noqa: BLE001 - e.g. out of memory: the next rows still run
             out["rows"].append(
                 {"dtype": dtype, "fold_loop": loop, "conv_impl": impl, "folds": count}
@@ -342,7 +324,6 @@ def train(check: Check) -> dict:
             continue
         out["rows"].append(row)
         check.trainers[dtype, loop, impl, count] = {"ft": ft, "group": group, "row": row}
-        del state
         check.write()
     return out
 
@@ -373,8 +354,7 @@ def loso(check: Check) -> dict:
     else:
         if not check.fits("loso", 1.5 * check.compile_estimate()):
             return {"status": "skipped"}
-        ft, state, group, row = _timed_group(check, dtype, loop, impl, s.fold_counts[1])
-        del state
+        ft, group, row = _timed_group(check, dtype, loop, impl, s.fold_counts[1])
         reused = False
     projected = _projection(row, 1, s.epochs)
     out = {
@@ -438,8 +418,8 @@ def seeds(check: Check) -> dict:
     per_group_folds = math.ceil(models / groups / s.seeds)
     if not check.fits("seeds", 1.5 * check.compile_estimate()):
         return {"status": "skipped"}
-    ft, state, group, row = _timed_group(check, dtype, loop, impl, per_group_folds, s.seeds)
-    del state, ft
+    ft, group, row = _timed_group(check, dtype, loop, impl, per_group_folds, s.seeds)
+    del ft  # its device data and programs
     many = _projection(row, groups, s.epochs)
     base = _projection(one, 1, s.epochs)
     return {
