@@ -61,6 +61,7 @@ from mmnet_jax.training import fold_trainer, folds, lowering  # noqa: E402
 
 SECTIONS = ("parity", "train", "loso", "seeds", "memory", "export")
 PROGRAMS = ("train_epoch", "evaluate", "export", "train_epoch_vmap_xla")
+LOWER_FOLDS = 4  # --lower_only's folds (subjects of its synthetic data): any G > 1 shows it
 # Targets for one H100/H200-class GPU.
 TARGET_LOSO_S = 120.0
 TARGET_BF16_MFU = 0.40
@@ -570,7 +571,7 @@ def lower_programs(sizes: Sizes, platform: str) -> dict:
     from mmnet_jax.inference import export  # noqa: PLC0415
 
     loop, impl = fold_trainer.platform_defaults(platform)
-    data = bench.synthetic_clips([2] * 4, sizes.image_size)
+    data = bench.synthetic_clips([2] * LOWER_FOLDS, sizes.image_size)
     plan = folds.make_plan(data.subjects)
     mesh = fold_trainer.make_mesh()
     texts = {}
@@ -591,7 +592,6 @@ def lower_programs(sizes: Sizes, platform: str) -> dict:
     texts["export"] = exported.mlir_module()
     out = {p: lowering.conv_counts(texts[p]) for p in PROGRAMS}
     out["train_epoch"] |= {"fold_loop": loop, "conv_impl": impl}
-    out["folds"] = len(plan.subjects)
     return out
 
 
@@ -601,6 +601,7 @@ def lower_only(sizes: Sizes, platforms: tuple[str, ...], out: str | None) -> dic
         "device": f"{jax.device_count()} x {device.device_kind} ({jax.default_backend()})",
         "jax_version": jax.__version__,
         "image_size": sizes.image_size,
+        "folds": LOWER_FOLDS,
         "lowering": {},
     }
     for platform in platforms:
