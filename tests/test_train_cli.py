@@ -160,3 +160,16 @@ def test_refuses_a_workdir_of_another_config(tmp_path, data_dir):
     assert "run_config.train.epochs: '<absent>' in the workdir, 10 now" in line
     assert line.endswith("refusing to mix them: use a new --workdir")
     assert json.loads((workdir / "config.json").read_text()) == {"eval_epoch": 3}  # untouched
+
+
+def test_a_fold_group_that_does_not_fit_is_one_line(tmp_path, data_dir):
+    """Device memory too small for even one fold per device: one line with what one
+    fold needs and the memory given, no traceback (the probe compiles one tiny epoch)."""
+    proc = train(
+        "--config", "configs/synthetic.py", "--workdir", str(tmp_path / "w"), *TINY,
+        f"--config.data.data_dir={data_dir}", "--config.data.image_size=32",
+        "--config.folds.device_memory_gb=0.000001",
+    )  # fmt: skip
+    line = one_error_line(proc)
+    assert line.startswith("error: even 1 fold(s) per group (1 per device) need about ")
+    assert "0.0 GiB available (config.folds.device_memory_gb" in line, line
