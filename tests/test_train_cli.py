@@ -162,14 +162,21 @@ def test_refuses_a_workdir_of_another_config(tmp_path, data_dir):
     assert json.loads((workdir / "config.json").read_text()) == {"eval_epoch": 3}  # untouched
 
 
-def test_a_fold_group_that_does_not_fit_is_one_line(tmp_path, data_dir):
-    """Device memory too small for even one fold per device: one line with what one
-    fold needs and the memory given, no traceback (the probe compiles one tiny epoch)."""
-    proc = train(
-        "--config", "configs/synthetic.py", "--workdir", str(tmp_path / "w"), *TINY,
-        f"--config.data.data_dir={data_dir}", "--config.data.image_size=32",
-        "--config.folds.device_memory_gb=0.000001",
-    )  # fmt: skip
-    line = one_error_line(proc)
-    assert line.startswith("error: even 1 fold(s) per group (1 per device) need about ")
-    assert "0.0 GiB available (config.folds.device_memory_gb" in line, line
+def test_a_fold_group_that_does_not_fit_is_one_line(tmp_path, monkeypatch, capsys):
+    """A fold group too large for the device (``trainer.FoldGroupTooLarge``, raised by
+    the memory check with its hint; tests/test_group_memory.py) is one error line, exit
+    status 2, no traceback: in-process, with the run replaced by one that raises it."""
+    from mmnet_jax.commands import train as train_command  # noqa: PLC0415
+    from mmnet_jax.training import trainer  # noqa: PLC0415
+
+    hint = "2 folds per group need about 9.0 GiB per device, 4.0 GiB available: try "
+    hint += "--config.folds.group_size=1"
+
+    def too_large(config, workdir):
+        raise trainer.FoldGroupTooLarge(hint)
+
+    monkeypatch.setattr(trainer, "train_and_evaluate", too_large)
+    argv = ["--config", "configs/synthetic.py", "--workdir", str(tmp_path / "w")]
+    assert train_command.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"error: {hint}" and not any("Traceback" in x for x in err)
