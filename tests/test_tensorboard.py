@@ -141,3 +141,23 @@ def test_pooled_waits_for_every_fold_and_several_seeds_have_their_own_tags():
     assert sorted(tb.epoch_scalars(progress, plan, data.labels, CLASSES, seeds, after=after)) == [
         EPOCHS
     ]
+
+
+def test_a_step_written_in_part_is_completed_once(tmp_path):
+    """A killed writer may leave some of a step's tags (one record each) and not the
+    others: the resumed writer writes the missing ones, and no tag twice."""
+    progress, plan, data = _progress(2, final_model=True)
+    settings = tu.settings(plan)
+    killed = tb.ScalarWriter(tmp_path)
+    full = tb.epoch_scalars(progress, plan, data.labels, CLASSES)
+    killed.write(1, full[1])
+    s = plan.subjects[0]
+    killed.write(2, {f"accuracy/{s}": full[2][f"accuracy/{s}"]})  # uf1 and uar of step 2 lost
+    killed.close()
+    resumed = _writer(tmp_path, plan, data, settings)
+    resumed.write(progress)
+    resumed.close()
+    scalars = read_scalars(tmp_path)
+    for tag in (f"accuracy/{s}", f"uf1/{s}", f"uar/{s}"):
+        assert [step for step, _ in scalars[tag]] == [1, 2], tag
+        assert scalars[tag][1][1] == pytest.approx(full[2][tag])

@@ -141,8 +141,9 @@ def _items(
     learning_rate: Callable[[int], float] | None,
     after: Mapping[str, int],
 ) -> Iterator[_Item]:
-    """Every (epoch, tags, values) of ``progress`` past ``after[tag]`` (0 if absent; the
-    tags of an item are written together, so the first one's is checked)."""
+    """Every (epoch, tags, values) of ``progress`` past ``after[tag]`` (0 if absent) for
+    one of the item's tags at least (a killed writer may have left some of a step's tags
+    and not the others; the writer drops those already written)."""
     labels = np.asarray(labels)
     num_seeds = max(len(seeds), 1)
     who = {results.record_name(s, k): (s, k) for k in range(num_seeds) for s in plan.subjects}
@@ -164,7 +165,7 @@ def _items(
             continue
         y = labels[plan.test_mask[plan.subjects.index(s)]]
         tags = tuple(f"{m}/{label}" for m in _FIGURES)
-        for e in range(after.get(tags[0], 0) + 1, len(rec.test_preds) + 1):
+        for e in range(min(after.get(t, 0) for t in tags) + 1, len(rec.test_preds) + 1):
             yield e, tags, lambda e=e, rec=rec, y=y: _figures(y, rec.test_preds[e - 1], num_classes)
     # Pooled: each seed's folds, at the epochs all of them reached; then the seeds' mean.
     views = [results.seed_view(progress, plan, k) for k in range(num_seeds)]
@@ -184,11 +185,11 @@ def _items(
         return _figures(ye, pe, num_classes)
 
     for k in range(num_seeds):
-        for e in range(after.get(seed_tags[k][0], 0) + 1, reached[k] + 1):
+        for e in range(min(after.get(t, 0) for t in seed_tags[k]) + 1, reached[k] + 1):
             yield e, seed_tags[k], lambda k=k, e=e: pooled(k, e)
     if num_seeds > 1:
         tags = tuple(f"{m}/pooled" for m in _FIGURES)
-        for e in range(after.get(tags[0], 0) + 1, min(reached) + 1):
+        for e in range(min(after.get(t, 0) for t in tags) + 1, min(reached) + 1):
             yield (
                 e,
                 tags,
@@ -220,11 +221,12 @@ def epoch_scalars(
       learning_rate: epoch (1-based) -> rate, e.g. ``partial(epoch_learning_rate,
         settings)``; None: no ``learning_rate`` tag.
     """
+    after = after or {}
     out: dict[int, dict[str, float]] = {}
-    for e, tags, values in _items(
-        progress, plan, labels, num_classes, seeds, learning_rate, after or {}
-    ):
-        out.setdefault(e, {}).update(zip(tags, map(float, values()), strict=True))
+    for e, tags, values in _items(progress, plan, labels, num_classes, seeds, learning_rate, after):
+        new = {t: float(v) for t, v in zip(tags, values(), strict=True) if e > after.get(t, 0)}
+        if new:
+            out.setdefault(e, {}).update(new)
     return dict(sorted(out.items()))
 
 
