@@ -1,8 +1,11 @@
 """Models by name: what the trainer, predict and export need to know of a model.
 
-A model is a Flax NNX module whose ``__call__`` takes the frames it declares
-(``ModelSpec.inputs``, in that order: normalised NHWC float batches, each
-``(B, S, S, 3)``) and returns logits ``(B, num_classes)``; its hyperparameters are a frozen
+A model is a Flax NNX module whose ``__call__`` takes the inputs it declares
+(``ModelSpec.inputs``, in that order, each a NHWC float batch ``(B, S, S, 3)``) and returns
+logits ``(B, num_classes)``. The inputs (``FRAMES``): ``onset`` and ``apex``, normalised
+face frames; ``flow``, the onset-to-apex optical flow as the field's flow images hold it
+(three channels, each min-max scaled to 0..255, in the channel order ``cv2.imread`` gives
+for those images: docs/flow.md names the channels); its hyperparameters are a frozen
 dataclass (``ModelSpec.config_class``) with at least ``num_classes`` and ``image_size``.
 ``config.model.name`` picks one (default ``"mmnet"``)::
 
@@ -21,8 +24,8 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-# The frames the data pipeline gives a model, by name.
-FRAMES = ("onset", "apex")
+# The inputs the data pipeline can give a model, by name.
+FRAMES = ("onset", "apex", "flow")
 
 
 @dataclasses.dataclass(frozen=True)
