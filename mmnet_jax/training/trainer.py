@@ -482,6 +482,7 @@ class Run:
         self.memory_limit = _device_memory_bytes(float(config.folds.get("device_memory_gb", 0)))
         self._trainer: FoldTrainer | None = None  # made once (the data goes on device)
         self._probed: dict[int, float] = {}  # group size -> seconds its epoch compiled in
+        self._check_workdir()  # before the memory probe compiles anything
         self.groups = self._fold_groups()
         n, f = len(self.plan.subjects), len(set(self.data.subjects.tolist()))
         log.info(
@@ -577,9 +578,10 @@ class Run:
         return size
 
     # --- workdir ---------------------------------------------------------------------
-    def _prepare_workdir(self) -> None:
+    def _check_workdir(self) -> None:
+        """Refuses a workdir that holds a run of another config (process 0 reads, every
+        process stops)."""
         cfg_file = self.workdir / workdir_files.CONFIG
-        # Process 0 checks and writes; every process stops if the check fails.
         with distributed.same_outcome("workdir", (RunConfigError,)):
             if self.primary and cfg_file.exists():
                 old = json.loads(cfg_file.read_text())
@@ -589,9 +591,13 @@ class Run:
                         f"{self.workdir} holds a run of another config ({'; '.join(diffs)}); "
                         "refusing to mix them: use a new --workdir"
                     )
-            if self.primary:
-                self.workdir.mkdir(parents=True, exist_ok=True)
-                cfg_file.write_text(json.dumps(self.resolved, indent=2, sort_keys=True))
+
+    def _prepare_workdir(self) -> None:
+        """Writes the resolved config (process 0; checked in ``__init__``)."""
+        if self.primary:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            cfg_file = self.workdir / workdir_files.CONFIG
+            cfg_file.write_text(json.dumps(self.resolved, indent=2, sort_keys=True))
 
     def _final_model_missing(self, progress: results.Progress) -> bool:
         group = progress.groups[progress.group]
