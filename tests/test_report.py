@@ -1,5 +1,6 @@
 """The run report: honest figures first, the optimistic one labelled, the paper's, PNGs."""
 
+import dataclasses
 import json
 import pathlib
 import re
@@ -11,6 +12,7 @@ from etils import epath
 from configs import default
 from mmnet_jax.data import records as data_lib
 from mmnet_jax.evaluation import results
+from mmnet_jax.evaluation.clips import ClipTable
 from mmnet_jax.reporting import figures, published, report
 from mmnet_jax.training import folds, trainer
 
@@ -67,12 +69,9 @@ def finished_run(
     summary = results.summarize(
         progress,
         plan,
-        data.labels,
-        data.sources,
-        names,
+        dataclasses.replace(ClipTable.of(data), class_names=tuple(names), dataset=dataset),
         eval_epoch=eval_epoch,
         epochs=epochs,
-        dataset=dataset,
         seed=0,
         replicas=folds.Replicas.one_seed(plan, 0),
     )

@@ -11,12 +11,25 @@ import pytest
 from configs import default
 from mmnet_jax.data import augment
 from mmnet_jax.evaluation import metrics, results
+from mmnet_jax.evaluation.clips import ClipTable
 from mmnet_jax.models import MMNetConfig
 from mmnet_jax.reporting import recompute as recompute_from_npz
 from mmnet_jax.training import folds, trainer
 from mmnet_jax.training.fold_trainer import TrainSettings
 
 CONFIGS = ["default", "casme2", "casme3", "megc2019", "mmew", "samm", "synthetic"]
+
+
+def _table(labels, sources=None, ids=None, names=("k0", "k1", "k2"), dataset="d"):
+    n = len(labels)
+    return ClipTable(
+        ids=np.asarray([f"clip{i}" for i in range(n)]) if ids is None else ids,
+        subjects=np.asarray(["?"] * n),
+        sources=np.asarray(["x"] * n) if sources is None else sources,
+        labels=np.asarray(labels),
+        class_names=names,
+        dataset=dataset,
+    )
 
 
 def _plan_and_progress(epochs=3, seed=0):
@@ -49,8 +62,8 @@ def test_summary_is_the_metrics_of_the_pooled_predictions():
     plan, labels, progress = _plan_and_progress()
     sources = np.asarray(["x"] * len(labels))
     out = results.summarize(
-        progress, plan, labels, sources, ["k0", "k1", "k2"],
-        eval_epoch=2, epochs=3, dataset="d", seed=0, replicas=folds.Replicas.one_seed(plan, 0),
+        progress, plan, _table(labels, sources),
+        eval_epoch=2, epochs=3, seed=0, replicas=folds.Replicas.one_seed(plan, 0),
     )  # fmt: skip
     y = np.concatenate([labels[plan.test_mask[f]] for f in range(3)])
     p = np.concatenate([progress.folds[s].test_preds[1] for s in plan.subjects])
@@ -61,8 +74,8 @@ def test_summary_is_the_metrics_of_the_pooled_predictions():
     progress.folds["b"].test_preds.pop()
     with pytest.raises(RuntimeError, match=r"folds not finished: \['b'\]"):
         results.summarize(
-            progress, plan, labels, sources, ["k0", "k1", "k2"],
-            eval_epoch=2, epochs=3, dataset="d", seed=0, replicas=folds.Replicas.one_seed(plan, 0),
+            progress, plan, _table(labels, sources),
+            eval_epoch=2, epochs=3, seed=0, replicas=folds.Replicas.one_seed(plan, 0),
         )  # fmt: skip
 
 
@@ -72,7 +85,9 @@ def test_predictions_csv_round_trips_awkward_ids():
     ids = np.asarray([f"clip {i}" for i in range(len(labels))], dtype=object)
     ids[0], ids[3], ids[5] = "sub01,EP02_01f", 'he said "x"', "two\nlines"
     sources = np.asarray(["casme2, part A"] * len(labels))
-    rows = results.prediction_rows(progress, plan, labels, ids, sources, ["k0", "k,1", "k2"], 3)
+    rows = results.prediction_rows(
+        progress, plan, _table(labels, sources, ids, names=("k0", "k,1", "k2")), 3
+    )
     text = results.predictions_csv(rows)
     assert text.splitlines()[0] == ",".join(results.PREDICTION_COLUMNS)
     back = results.read_predictions_csv(text)
@@ -198,8 +213,8 @@ def _hand_run(sources=None):
             progress.record(s, e, 1.0, 1.0, test_preds=HAND_PREDS[s][e], test_probs=probs)
     sources = np.asarray(["x"] * 6) if sources is None else sources
     out = results.summarize(
-        progress, plan, HAND_LABELS, sources, ["k0", "k1", "k2"],
-        eval_epoch=3, epochs=3, dataset="d", seed=0, replicas=folds.Replicas.one_seed(plan, 0),
+        progress, plan, _table(HAND_LABELS, sources),
+        eval_epoch=3, epochs=3, seed=0, replicas=folds.Replicas.one_seed(plan, 0),
     )  # fmt: skip
     return plan, progress, out
 
@@ -246,7 +261,7 @@ def test_optimistic_per_source_and_the_independent_script():
         {"accuracy": 2 / 3, "uf1": 2 / 3, "uar": 3 / 4, "num_samples": 3}
     )
     ids = np.asarray([f"c{i}" for i in range(6)])
-    arrays = results.epoch_predictions(progress, plan, HAND_LABELS, ids, sources, 3, 3)
+    arrays = results.epoch_predictions(progress, plan, _table(HAND_LABELS, sources, ids), 3)
     mine = recompute_from_npz.recompute(arrays, 3)
     assert recompute_from_npz.compare(mine, json.loads(json.dumps(out))) == []
     assert mine["optimistic"]["uf1"] == pytest.approx(59 / 90, abs=1e-12)
@@ -267,7 +282,7 @@ def test_epoch_predictions_layout_and_exact_probabilities(tmp_path):
     again = results.Progress.from_json(json.loads(json.dumps(progress.to_json())))
     assert again == progress
     ids = np.asarray([f"clip,{i}" for i in range(6)], dtype=object)
-    arrays = results.epoch_predictions(again, plan, HAND_LABELS, ids, np.asarray(["x"] * 6), 3, 3)
+    arrays = results.epoch_predictions(again, plan, _table(HAND_LABELS, ids=ids), 3)
     path = tmp_path / "epoch_predictions.npz"
     path.write_bytes(results.npz_bytes(arrays))
     with np.load(path) as z:  # no allow_pickle

@@ -29,6 +29,7 @@ from mmnet_jax import workdir as workdir_files
 from mmnet_jax.data import augment
 from mmnet_jax.data import records as data_lib
 from mmnet_jax.evaluation import results
+from mmnet_jax.evaluation.clips import ClipTable
 from mmnet_jax.models import registry
 from mmnet_jax.training import checkpoints as run_checkpoints
 from mmnet_jax.training import distributed, folds, hugepages, tensorboard
@@ -460,6 +461,7 @@ class Run:
                 f"(train.epochs={self.epochs}; -1 means the last epoch)"
             )
         self.data = distributed.load_data(data_lib.load, config.data, (data_lib.DatasetError,))
+        self.clips = ClipTable.of(self.data)  # what the results know of the clips
         self.model_config = model_config(config, len(self.data.class_names), self.data.image_size)
         try:
             only = folds.resolve_only(config.folds.only, self.data.subjects)
@@ -650,12 +652,9 @@ class Run:
         summary = results.summarize(
             progress,
             self.plan,
-            self.data.labels,
-            self.data.sources,
-            self.data.class_names,
+            self.clips,
             eval_epoch=self.eval_epoch,
             epochs=self.epochs,
-            dataset=self.data.dataset,
             seed=int(self.config.seed),
             replicas=self.replicas,
         )
@@ -858,24 +857,11 @@ class Run:
         wd = self.workdir
         (wd / workdir_files.RESULTS).write_text(json.dumps(summary, indent=2, sort_keys=True))
         rows = results.prediction_rows(
-            progress,
-            self.plan,
-            self.data.labels,
-            self.data.ids,
-            self.data.sources,
-            self.data.class_names,
-            summary["selected_epoch_per_subject"],
+            progress, self.plan, self.clips, summary["selected_epoch_per_subject"]
         )
         (wd / workdir_files.PREDICTIONS).write_text(results.predictions_csv(rows))
         arrays = results.epoch_predictions(
-            progress,
-            self.plan,
-            self.data.labels,
-            self.data.ids,
-            self.data.sources,
-            len(self.data.class_names),
-            self.epochs,
-            len(self.replicas.seeds),
+            progress, self.plan, self.clips, self.epochs, len(self.replicas.seeds)
         )
         (wd / workdir_files.EPOCH_PREDICTIONS).write_bytes(results.npz_bytes(arrays))
         self._write_metrics(progress)
