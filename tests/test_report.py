@@ -15,6 +15,7 @@ from mmnet_jax.evaluation import results
 from mmnet_jax.evaluation.clips import ClipTable
 from mmnet_jax.reporting import figures, published, report
 from mmnet_jax.training import folds, trainer
+from mmnet_jax.training.settings import RunSettings
 
 LABEL = "optimistic (best test epoch, as the official code)"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -75,9 +76,10 @@ def finished_run(
         seed=0,
         replicas=folds.Replicas.one_seed(plan, 0),
     )
-    model_cfg = trainer.model_config(config, num_classes, 224)
-    settings = trainer.train_settings(config, plan.steps_per_epoch(32))
-    resolved = trainer.resolved_config(config, model_cfg, settings, data, plan, eval_epoch)
+    run_settings = RunSettings.from_config(config)
+    model_cfg = run_settings.model_config(num_classes, 224)
+    settings = run_settings.train_settings(plan.steps_per_epoch(32))
+    resolved = trainer.resolved_config(run_settings, model_cfg, settings, data, plan)
     info = {  # run_info.json of a GPU run (timings and devices are not results)
         "seconds": 3723.5,
         "compile_seconds": [41.25, 12.5],

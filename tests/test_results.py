@@ -14,8 +14,9 @@ from mmnet_jax.evaluation import metrics, results
 from mmnet_jax.evaluation.clips import ClipTable
 from mmnet_jax.models import MMNetConfig
 from mmnet_jax.reporting import recompute as recompute_from_npz
-from mmnet_jax.training import folds, trainer
+from mmnet_jax.training import folds, settings
 from mmnet_jax.training.fold_trainer import TrainSettings
+from mmnet_jax.training.settings import RunConfigError, RunSettings
 
 CONFIGS = ["default", "casme2", "casme3", "megc2019", "mmew", "samm", "synthetic"]
 
@@ -110,28 +111,28 @@ def test_metrics_lines_have_test_accuracy_for_folds_only():
 
 def test_from_config_builds_settings_and_names_bad_keys():
     config = default.get_config()
-    s = trainer.train_settings(config, 7)
+    s = RunSettings.from_config(config).train_settings(7)
     assert s == TrainSettings(
         epochs=74, batch_size=32, steps_per_epoch=7, learning_rate=8e-4, weight_decay=0.6,
         lr_decay=0.987, lr_decay_epochs=50, b1=0.9, b2=0.999, eps=1e-8, eval_chunk=16,
         augment=augment.AugmentConfig(), fold_loop=s.fold_loop,
     )  # fmt: skip
-    m = trainer.model_config(config, 3, 112)
+    m = RunSettings.from_config(config).model_config(3, 112)
     assert (m.num_classes, m.image_size, m.pc_depth, m.pc_mlp_ratio) == (3, 112, 2, 4.0)
     assert m.stem_width == MMNetConfig().stem_width  # not in the config: its default
     bad = ml_collections.ConfigDict({"flip": True, "rotation_dg": 3.0})
-    with pytest.raises(trainer.RunConfigError, match=r"augment.rotation_dg is not a field of Augm"):
-        trainer.from_config(augment.AugmentConfig, bad, "config.augment")
-    with pytest.raises(trainer.RunConfigError, match=r"config.train.epochs is missing"):
-        trainer.from_config(TrainSettings, ml_collections.ConfigDict({}), "config.train")
-    typed = trainer.from_config(
+    with pytest.raises(RunConfigError, match=r"augment.rotation_dg is not a field of Augm"):
+        settings.from_config(augment.AugmentConfig, bad, "config.augment")
+    with pytest.raises(RunConfigError, match=r"config.train.epochs is missing"):
+        settings.from_config(TrainSettings, ml_collections.ConfigDict({}), "config.train")
+    typed = settings.from_config(
         augment.AugmentConfig, {"rotation_deg": 4, "crop_padding": "3", "flip": "false"}, "x"
     )
     assert typed == augment.AugmentConfig(rotation_deg=4.0, crop_padding=3, flip=False)
     assert isinstance(typed.rotation_deg, float)
 
 
-def test_bad_values_are_named_where_they_are_defined(tmp_path):
+def test_bad_values_are_named_where_they_are_defined():
     """A value is blamed on its own field (not on one checked against it), before any
     data is read."""
     for key, value, message in (
@@ -140,15 +141,15 @@ def test_bad_values_are_named_where_they_are_defined(tmp_path):
     ):
         config = default.get_config()
         config[key][value[0]] = value[1]
-        with pytest.raises(trainer.RunConfigError, match=message):
-            trainer.Run(config, tmp_path / key)
+        with pytest.raises(RunConfigError, match=message):
+            RunSettings.from_config(config)
     config = default.get_config()
     config.train.batch_size = 0
-    with pytest.raises(trainer.RunConfigError, match=r"config.train: batch_size=0: want 1"):
-        trainer.train_settings(config, 7)
+    with pytest.raises(RunConfigError, match=r"config.train: batch_size=0: want 1"):
+        RunSettings.from_config(config)
     config.train.batch_size, config.folds.loop = 32, "pmap"
-    with pytest.raises(trainer.RunConfigError, match=r"fold_loop must be one of \('vmap', 'map'\)"):
-        trainer.train_settings(config, 7)
+    with pytest.raises(RunConfigError, match=r"fold_loop must be one of \('vmap', 'map'\)"):
+        RunSettings.from_config(config)
 
 
 def test_resolve_only():
@@ -172,8 +173,7 @@ def test_runlocal_is_a_small_run_for_every_config(name):
     for section in ("model", "augment"):
         assert small[section].to_dict() == full[section].to_dict()
     # It resolves to the trainer's settings (the data decides the rest).
-    trainer.train_settings(small, 3)
-    trainer.model_config(small, 5, small.data.image_size)
+    RunSettings.from_config(small).model_config(5, small.data.image_size)
 
 
 # --- the official selection rule, worked by hand ----------------------------------------
