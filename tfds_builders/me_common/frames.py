@@ -45,7 +45,7 @@ def detect_face(rgb: np.ndarray, margin: float = 0.1) -> tuple[int, int, int, in
     if cascade is None:
         raise FileNotFoundError(
             "no haarcascade_frontalface_default.xml in cv2.data.haarcascades "
-            "(opencv-python-headless 4.x ships it, 5.x does not)"
+            "(the opencv 4.x wheels ship it, 5.x does not)"
         )
     gray = cv2.equalizeHist(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
     h, w = gray.shape
