@@ -42,7 +42,7 @@ from flax import nnx, struct
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from mmnet_jax.data import augment
+from mmnet_jax.data import augment, flow_inputs
 from mmnet_jax.models import layers as model_layers
 from mmnet_jax.models import registry
 from mmnet_jax.training import folds, recipe
@@ -164,26 +164,23 @@ def make_optimizer(
     )
 
 
-def train_step(
-    graphdef, tx, params, rest, opt_state, onset, apex, labels, mask=None, inputs=("onset", "apex")
-):
+def train_step(graphdef, tx, params, rest, opt_state, xs, labels, mask=None):
     """One optimiser step of one model: ``(params, rest, opt_state, loss, grad_norm)``.
 
     ``graphdef`` is the model's training-mode graph (``nnx.split(model, nnx.Param, ...)``),
-    ``onset``/``apex`` normalised NHWC float32 batches, ``labels`` (B,) int32. ``rest``
+    ``xs`` the model's inputs in its order (``ModelSpec.inputs``: e.g. the normalised
+    NHWC float32 onset and apex batches), ``labels`` (B,) int32. ``rest``
     (BatchNorm statistics, drop-path streams) goes in as an argument, not a closure, so
     that its Variables belong to the gradient's trace, where BatchNorm updates them.
     ``mask`` (B,) bool, optional: the samples that count; the loss is their mean and
     BatchNorm's statistics are theirs (a smaller batch padded to B). It must hold at
-    least one True (a step without samples is the caller's to skip). ``inputs``: the
-    frames the model takes (``ModelSpec.inputs``), in its order.
+    least one True (a step without samples is the caller's to skip).
     """
-    frames = {"onset": onset, "apex": apex}
 
     def loss_fn(p, r):
         model = nnx.merge(graphdef, p, r, copy=True)
         with model_layers.sample_mask(mask):
-            logits = model(*(frames[name] for name in inputs))
+            logits = model(*xs)
         ce = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
         if mask is None:
             loss = ce.mean()
@@ -268,12 +265,14 @@ class FoldTrainer:
         self.graphdef_eval = nnx.split(abstract, nnx.Param, ...)[0]
         self.fold_sharding = NamedSharding(mesh, P(FOLD_AXIS))
         self.replicated = NamedSharding(mesh, P())
-        self.device_data = {
-            "onset": self._replicate(data.onset_frames),
-            "apex": self._replicate(data.apex_frames),
-            "jitter": self._replicate(data.jitter),
-            "labels": self._replicate(data.labels),
-        }
+        # On the devices: only what the model's inputs are made from.
+        self.device_data = {"labels": self._replicate(data.labels)}
+        if {"onset", "apex"} & set(self.spec.inputs):
+            self.device_data["onset"] = self._replicate(data.onset_frames)
+            self.device_data["apex"] = self._replicate(data.apex_frames)
+            self.device_data["jitter"] = self._replicate(data.jitter)
+        if "flow" in self.spec.inputs:
+            self.device_data["flow"] = self._replicate(data.flow)
         self._compiled: dict[str, Any] = {}
         # Seconds spent compiling each epoch program this trainer built, in order (one
         # entry per compilation, none for a cached program); ``compile_seconds`` is the
@@ -444,33 +443,50 @@ class FoldTrainer:
         """One fold's step: its augmented batch and one optimiser step; under the
         per-fold schedule a step past the fold's own count changes nothing."""
         params, rest, opt_state, key, idx, mask, own_steps, step = args
-        onset, apex = augment.training_batch(
-            key, data["onset"], data["apex"], data["jitter"], idx, self.s.augment
-        )
-        labels, inputs = data["labels"][idx], self.spec.inputs
+        xs = self.training_inputs(key, data, idx)
+        labels = data["labels"][idx]
         if self.s.schedule == "wrapped":
-            return train_step(
-                self.graphdef_train, self.tx, params, rest, opt_state, onset, apex, labels,
-                inputs=inputs,
-            )  # fmt: skip
+            return train_step(self.graphdef_train, self.tx, params, rest, opt_state, xs, labels)
         # The fold's own schedule: its epoch is its own number of steps.
         tx = make_optimizer(self.s, own_steps)
-        out = train_step(
-            self.graphdef_train, tx, params, rest, opt_state, onset, apex, labels, mask, inputs
-        )
+        out = train_step(self.graphdef_train, tx, params, rest, opt_state, xs, labels, mask)
         # Past the fold's own steps nothing changes: state kept, loss and norm 0.
         active = step < own_steps
         new = jax.tree.map(lambda a, o: jnp.where(active, a, o), out[:3], args[:3])
         zero = jnp.zeros((), jnp.float32)
         return (*new, jnp.where(active, out[3], zero), jnp.where(active, out[4], zero))
 
+    def training_inputs(self, key: jax.Array, data: dict, idx: jax.Array) -> tuple:
+        """The model's augmented inputs (``ModelSpec.inputs``, in its order) for clips
+        ``idx``: frames through :func:`augment.training_batch`, flow through
+        :func:`flow_inputs.training_batch` (flipped as ``augment.flip`` says)."""
+        made = {}
+        if "onset" in data:  # the step's key as it is: the frame models' draws unchanged
+            made["onset"], made["apex"] = augment.training_batch(
+                key, data["onset"], data["apex"], data["jitter"], idx, self.s.augment
+            )
+        if "flow" in data:
+            k_flow = jax.random.fold_in(key, 1)
+            made["flow"] = flow_inputs.training_batch(
+                k_flow, data["flow"], idx, self.s.augment.flip
+            )
+        return self.spec.pick(**made)
+
+    def eval_inputs(self, data: dict, idx: jax.Array) -> tuple:
+        """The model's test-time inputs for clips ``idx`` (no augmentation)."""
+        made = {}
+        if "onset" in data:
+            made["onset"], made["apex"] = augment.eval_batch(data["onset"], data["apex"], idx)
+        if "flow" in data:
+            made["flow"] = flow_inputs.eval_batch(data["flow"], idx)
+        return self.spec.pick(**made)
+
     def _evaluate(self, state: FoldState, test_idx: jax.Array, data: dict):
         def fold_eval(params, rest, idx):
             model = nnx.merge(self.graphdef_eval, params, rest)
 
             def chunk(_, ix):
-                onset, apex = augment.eval_batch(data["onset"], data["apex"], ix)
-                return None, model(*self.spec.pick(onset=onset, apex=apex))
+                return None, model(*self.eval_inputs(data, ix))
 
             _, logits = jax.lax.scan(chunk, None, idx)
             return logits.reshape(-1, logits.shape[-1])

@@ -110,6 +110,8 @@ class RunSettings:
       epochs, eval_epoch: the epochs trained and the pre-declared one (1..epochs).
       group_size, device_memory_gb, only: the fold groups (0: from device memory), the
         memory to size them for (0: the device's), ``folds.only``.
+      flow_size: the flow's size for models that read flow (``config.data.flow_size``,
+        default 28, the field's).
       final_model, checkpoint_keep, checkpoint_every, progress_bar, distributed: as named.
     """
 
@@ -126,6 +128,7 @@ class RunSettings:
     group_size: int
     device_memory_gb: float
     only: Any
+    flow_size: int
     final_model: bool
     checkpoint_keep: int
     checkpoint_every: int
@@ -177,6 +180,9 @@ class RunSettings:
         k = int(config.eval.get("validation_subjects", 2)) if select == "validation" else 0
         if select == "validation" and k < 1:
             raise RunConfigError(f"config.eval.validation_subjects={k}: want 1 or more")
+        flow_size = int(config.data.get("flow_size", 28))
+        if flow_size < 2:
+            raise RunConfigError(f"config.data.flow_size={flow_size}: want 2 or more")
         fold_loop = str(config.folds.loop)
         train = from_config(
             TrainSettings,
@@ -206,6 +212,7 @@ class RunSettings:
             group_size=group_size,
             device_memory_gb=memory_gb,
             only=config.folds.only,
+            flow_size=flow_size,
             final_model=bool(config.final_model),
             checkpoint_keep=int(config.checkpoint.keep),
             checkpoint_every=int(config.checkpoint.every_epochs),

@@ -298,8 +298,18 @@ class Run:
         self.t0 = time.time()
         self.epochs, self.eval_epoch = rs.epochs, rs.eval_epoch
         self.data = distributed.load_data(data_lib.load, rs.data, (data_lib.DatasetError,))
+        inputs = registry.get(rs.model_name).inputs
+        if "flow" in inputs:  # the records' flow, or TV-L1 flow of the labelled frames
+            try:
+                self.data = self.data.with_flow(rs.flow_size, progress=rs.progress_bar)
+            except data_lib.DatasetError as e:
+                raise RunConfigError(str(e)) from None
         self.clips = ClipTable.of(self.data)  # what the results know of the clips
-        self.model_config = rs.model_config(len(self.data.class_names), self.data.image_size)
+        try:
+            size = self.data.input_size(inputs)
+        except data_lib.DatasetError as e:
+            raise RunConfigError(str(e)) from None
+        self.model_config = rs.model_config(len(self.data.class_names), size)
         try:
             only = folds.resolve_only(rs.only, self.data.subjects)
             self.plan = folds.make_plan(self.data.subjects, only=only)
