@@ -165,7 +165,8 @@ def test_unknown_dataset_names_the_known_builders(tmp_path, capsys):
     assert err == [
         "error: --dataset casme/5class: unknown dataset; prepare builds "
         "casme2/{5class,3class}; samm/{5class,3class}; mmew/{4class}; "
-        "casme3/{4class,3class,7class}; smic/{3class}; megc2019/{3class,3class_sheets}"
+        "casme3/{4class,3class,7class}; smic/{3class}; megc2019/{3class,3class_sheets}; "
+        "casme2_lv/{default}; samm_lv/{default}"
     ]  # not TFDS's catalogue of every dataset it knows
     code, _, err = run(capsys, "--dataset=casme2/6class", *args)
     assert code == 2
@@ -213,3 +214,41 @@ def test_apex_method_and_face_align_flags(tmp_path, capsys):
     code, out, err = run(capsys, "--dataset=smic/3class", "--face_align", "--noface_crop", *args)
     assert code == 2 and out == ""
     assert err == ["error: --face_align crops the face: it cannot go with --noface_crop"]
+
+
+def test_long_videos_build_resume_from_their_cache_and_refuse_clip_flags(tmp_path, capsys):
+    data = tmp_path / "data"
+    args = [
+        "--dataset=casme2_lv",
+        f"--manual_dir={t.dummy_data('casme2_lv')}",
+        f"--data_dir={data}",
+    ]
+    code, out, err = run(capsys, *args, "--image_size=16", "--face_every=10")
+    assert code == 0, err
+    assert (
+        "casme2_lv/default_16px_face10: 6 videos, 4 written, 1 skipped, 1 excluded; "
+        "12 intervals, 7 written (1 with an estimated offset), 5 skipped"
+    ) in out
+    assert "video skipped, frames folder not found: 1: s16/0502" in out
+    assert "cache: 0 videos reused, 4 made" in out
+    # --overwrite rebuilds the records; the prepared videos come from the cache.
+    code, out, _ = run(capsys, *args, "--image_size=16", "--face_every=10", "--overwrite")
+    assert code == 0 and "cache: 4 videos reused, 0 made" in out
+    code, _, err = run(capsys, *args, "--image_size=16", "--strict")
+    assert code == prepare.EXIT_BAD_CLIP
+    assert errors(err) == [err[-1]] and "strict mode: interval 4/disgust1_1" in err[-1]
+    for flag in ("--frames_per_side=3", "--apex_method=detrended"):
+        code, _, err = run(capsys, *args, flag)
+        name = flag[2:].split("=")[0]
+        assert (code, err) == (
+            2, [f"error: --{name} is for clip datasets; casme2_lv stores one record per video"]
+        )  # fmt: skip
+    smic_args = ["--dataset=smic/3class", f"--manual_dir={t.dummy_data('smic')}"]
+    code, _, err = run(capsys, *smic_args, f"--data_dir={data}", "--nograyscale")
+    assert (code, err) == (
+        2,
+        [
+            "error: --grayscale is for long-video datasets (casme2_lv, samm_lv); "
+            "smic stores one record per clip"
+        ],
+    )

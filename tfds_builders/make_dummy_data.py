@@ -7,17 +7,29 @@ onset == apex and several clips per video), plus faults a builder must survive (
 frames, a missing clip folder, a non-numeric onset, an apex outside [onset, offset]).
 Frames are tiny synthetic patterns (a gradient and a moving square), never faces.
 
+The long-video releases (``casme2_lv``, ``samm_lv``) copy CAS(ME)^2's three worksheets
+(a code sheet without a header row, the two naming rules) and SAMM Long Videos' title
+rows above the header, with every quirk of the real sheets (offset 0, apex -1, an
+offset before the apex, ``14or23``, ``(R6 or R12)+R15``, ``12B ?``, ``ref(11)``,
+``NULL``, trailing spaces, ``happyiness``, ``Micro - 1/2``); their frames show the
+synthetic faces of :mod:`tfds_builders.synthetic_me.generator` (found by both face
+backends), drifting by a pixel or two, with the expression of each interval.
+
     python -m tfds_builders.make_dummy_data   # rewrites tfds_builders/*/dummy_data
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import pathlib
 import shutil
 
 import cv2
 import numpy as np
 import openpyxl
+
+from tfds_builders.synthetic_me import generator
 
 HERE = pathlib.Path(__file__).parent
 
@@ -227,6 +239,178 @@ def smic(root: pathlib.Path) -> None:
     write_image(root / "HS" / "s1" / "non_micro" / "s1_n1" / "image000001.bmp", frame(1))
 
 
+# Long videos. Faces: (seed, subject index) of synthetic identities that both face
+# backends (dlib, Haar) find at 48 px in a 64 x 56 frame, wherever the drift puts them.
+LV_FACES = {"a": (0, 2), "b": (0, 3), "c": (2, 1), "d": (2, 2)}
+LV_FRAME = (56, 64)  # height, width
+LV_FACE_PX = 48
+
+
+def face_video(face: str, numbers, intervals, gray: bool = False) -> dict[int, np.ndarray]:
+    """Frames ``numbers`` of a synthetic face that drifts up to 2 px sideways and shows
+    each ``(onset, apex, offset)`` interval's expression (raised-cosine intensity)."""
+    seed, index = LV_FACES[face]
+    identity, clips = generator.plan_dataset(seed, index + 1, 1)[index]
+    spec = dataclasses.replace(clips[0], pose_delta=(0.0,) * 4, light_delta=(0.0,) * 3)
+    spans = [dataclasses.replace(spec, onset=a, apex=b, offset=c) for a, b, c in intervals]
+    h, w = LV_FRAME
+    background = np.clip(identity.background * 255, 0, 255).astype(np.uint8)
+    out = {}
+    for n in numbers:
+        k = max([s.intensity(n) for s in spans] or [0.0])
+        face_image = generator.render_frame(identity, spec, n, LV_FACE_PX, intensity=k)
+        canvas = np.empty((h, w, 3), np.uint8)
+        canvas[:] = background
+        dx = int(round(2 * math.sin(2 * math.pi * n / 40)))
+        y0, x0 = (h - LV_FACE_PX) // 2, (w - LV_FACE_PX) // 2 + dx
+        canvas[y0 : y0 + LV_FACE_PX, x0 : x0 + LV_FACE_PX] = face_image
+        out[n] = cv2.cvtColor(canvas, cv2.COLOR_RGB2GRAY) if gray else canvas[..., ::-1]
+    return out
+
+
+# CAS(ME)^2: naming rule1 (folder number, folder, participant), naming rule2 (code, name:
+# text as the public copies write codes, and one number).
+CASME2_LV_SUBJECTS = [(15, "s15", 1), (16, "s16", 2), (19, "s19", 3)]
+CASME2_LV_VIDEOS = [("0101", "disgust1"), ("0102", "disgust2"), (401, "anger1"), ("0502", "happy2")]
+# Code sheet rows (no header): participant, name, onset, apex, offset, AUs, emotion, type,
+# self-reported emotion.
+CASME2_LV_ROWS = [
+    (1, "disgust1_1", 5, 10, 18, "4+9", "negative", "macro-expression", "disgust"),
+    (1, "disgust1_2", 22, 26, 0, "NULL", "negative", "micro-expression", "disgust"),
+    (1, "disgust1_3", 30, 36, 33, "4,24,6+12+15", "negative", "macro-expression", "disgust"),
+    (1, "anger1_1", 3, 8, 12, "14or23", "negative", "micro-expression", "anger"),
+    (1, "anger1_2", 15, 20, 28, "null", "positive", "macro-expression", "happyiness"),
+    (2, "disgust2_1", "n/a", 6, 9, "4", "negative", "micro-expression", "disgust"),
+    (2, "disgust2_2", 10, 14, 33, "10or11", "others", "Macro-Expression", "others"),
+    (2, "disgust2_3", 20, 22, 25, "4", "negative", "blink", "disgust"),
+    (2, "happy2_1", 4, 8, 12, "12", "positive", "macro-expression", "happiness"),
+    (3, "anger1_1", 5, 9, 14, "4", "negative", "micro-expression", "anger"),
+    (4, "disgust1_1", 2, 5, 8, "1", "surprise", "macro-expression", "surprise"),
+    (1, "fear1_1", 2, 5, 8, "1", "negative", "micro-expression", "fear"),
+]
+# Video folders: (subject, folder, frames, face or None for frames without a face).
+CASME2_LV_FOLDERS = [
+    ("s15", "15_0101disgustingteeth", range(1, 41), "a"),
+    ("s15", "15_0401girlcrashing", range(1, 33), "a"),
+    ("s16", "16_0102eatingworms", range(1, 31), "b"),
+    ("s19", "19_0401girlcrashing", range(1, 21), None),
+    ("s19", "19_0101disgustingteeth", range(1, 6), None),  # no interval names it
+]
+
+
+def casme2_lv(root: pathlib.Path) -> None:
+    codes = {name: f"{int(code):04d}" for code, name in CASME2_LV_VIDEOS}
+    for subject, folder, numbers, face in CASME2_LV_FOLDERS:
+        code = folder.split("_")[1][:4]
+        participant = next(p for _, s, p in CASME2_LV_SUBJECTS if s == subject)
+        spans = [
+            (r[2], r[3], r[4] or r[3])
+            for r in CASME2_LV_ROWS
+            if r[0] == participant and codes.get(r[1].split("_")[0]) == code and r[2] != "n/a"
+        ]
+        if face is None:
+            images = {n: frame(n, size=LV_FRAME) for n in numbers}
+        else:
+            images = face_video(face, numbers, spans)
+        for n, image in images.items():
+            name = f"img{n:03d}.jpg" if n < 100 else f"img{n}.jpg"
+            write_image(root / "rawpic" / subject / folder / name, image)
+    # The release's cropped/ folder holds the same subjects: the builder reads rawpic/.
+    write_image(root / "cropped" / "s15" / "15_0101disgustingteeth" / "img001.jpg", frame(1))
+    path = root / "CAS(ME)^2code_final.xlsx"
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "CASMEcode_final"
+    for row in CASME2_LV_ROWS:
+        sheet.append(list(row))
+    rule1 = book.create_sheet("naming rule1")
+    for row in CASME2_LV_SUBJECTS:
+        rule1.append(list(row))
+    rule2 = book.create_sheet("naming rule2")
+    for row in CASME2_LV_VIDEOS:
+        rule2.append(list(row))
+    book.save(path)
+
+
+SAMM_LV_TITLE = [
+    ["SAMM Long Videos: micro- and macro-movements in long videos"],
+    ["Please cite the SAMM Long Videos paper when using this dataset."],
+    [None],
+    ["Key:"],
+    ["Onset, Apex, Offset: frame numbers; -1 = not annotated"],
+    ["L = left, R = right, A-E = intensity"],
+    [None],
+    ["Type: Macro, or Micro - 1/2 (under half a second)"],
+    [None],
+    [None],
+]
+SAMM_LV_HEADER = [
+    "Subject",
+    "Filename",
+    "Inducement Code",
+    "Onset",
+    "Apex",
+    "Offset",
+    "Duration",
+    "Type",
+    "Action Units",
+    "Notes",
+]
+# Subject, Filename, Inducement Code, Onset, Apex, Offset, Type, Action Units, Notes.
+SAMM_LV_ROWS = [
+    (6, "006_1_1", 1, 5, 9, 14, "Micro - 1/2", "(R6 or R12)+R15", "Blinks"),
+    ("006", "006_1_2", 1, 18, -1, 30, "Macro", "12B ?", None),
+    ("006", "006_1_3", 2, 33, 36, None, "Macro", "ref(11)", None),
+    ("006", "006_1_4", 2, 20, 24, 22, "Micro", "NULL", None),
+    ("006", "006_2_1", 2, 3, 6, 9, "Micro - 1/2", "4  ", "Eye movement"),
+    ("006", "006_2_2", 2, "x", 12, 15, "Micro - 1/2", "7", None),
+    ("006", "006_2_3", 2, 40, 45, 50, "Macro", "4", None),
+    ("006", "006_2_4", 2, 20, 22, 25, "Blink", "45", None),
+    ("007", "007_3_1", 1, 4, 8, 12, "Macro", "1+2", None),
+    ("011", "011_2_1", 3, 5, 7, 9, "Micro - 1/2", "9", None),
+]
+# The SAMM micro sheet's emotions of some micro intervals (matched by Filename).
+SAMM_LV_MICRO_EMOTIONS = {"006_1_1": "Happiness", "006_2_1": "Anger"}
+# Video folders: (folder, frames, face or None, frame numbers written as broken files).
+SAMM_LV_FOLDERS = [
+    ("006_1", range(1, 41), "c", ()),
+    ("006_2", range(1, 31), "d", ()),
+    ("007_3", range(1, 13), "c", (6,)),
+    ("008_1", range(1, 4), "c", ()),  # no interval names it
+]
+
+
+def samm_lv(root: pathlib.Path) -> None:
+    rows = [*SAMM_LV_TITLE, SAMM_LV_HEADER]
+    for subject, filename, code, onset, apex, offset, kind, aus, notes in SAMM_LV_ROWS:
+        duration = offset - onset + 1 if isinstance(onset, int) and offset else None
+        rows.append([subject, filename, code, onset, apex, offset, duration, kind, aus, notes])
+    rows.append([None])
+    rows.append(["* Notes rows may follow the data as well."])
+    write_xlsx(root / "SAMM_LongVideos_V2_Release.xlsx", rows, title="SAMM Long Videos")
+    for folder, numbers, face, broken in SAMM_LV_FOLDERS:
+        spans = [
+            (r[3], r[4] if r[4] > 0 else r[3], r[5] or r[4])
+            for r in SAMM_LV_ROWS
+            if r[1].startswith(folder + "_") and isinstance(r[3], int)
+        ]
+        images = face_video(face, numbers, spans, gray=True)
+        for n, image in images.items():
+            path = root / "SAMM_longvideos" / folder / f"{folder}_{n:05d}.jpg"
+            write_image(path, image)
+            if n in broken:
+                path.write_bytes(b"not a JPEG file")
+    micro = [*SAMM_NOTES, SAMM_HEADER]
+    for row in SAMM_LV_ROWS:
+        if row[1] in SAMM_LV_MICRO_EMOTIONS:
+            onset, apex, offset = row[3:6]
+            micro.append(
+                [row[0], row[1], row[2], onset, apex, offset, offset - onset + 1,
+                 row[6], row[7], SAMM_LV_MICRO_EMOTIONS[row[1]], "", ""]
+            )  # fmt: skip
+    write_xlsx(root / "SAMM_Micro_FACS_Codes_v2.xlsx", micro, title="FACS codes")
+
+
 def main() -> None:
     for name, writer in (
         ("casme2", casme2),
@@ -234,6 +418,8 @@ def main() -> None:
         ("mmew", mmew),
         ("casme3", casme3),
         ("smic", smic),
+        ("casme2_lv", casme2_lv),
+        ("samm_lv", samm_lv),
     ):
         folder = HERE / name / "dummy_data"
         shutil.rmtree(folder, ignore_errors=True)

@@ -67,6 +67,15 @@ def by_id(records) -> dict[str, dict[str, Any]]:
     return {r["id"].decode(): r for r in records}
 
 
-def reported(report: dict[str, Any], outcome: str) -> dict[str, list[str]]:
-    """``{reason: [clip ids]}`` of one outcome in a report."""
-    return {reason: [c["id"] for c in clips] for reason, clips in report["clips"][outcome].items()}
+def reported(report: dict[str, Any], outcome: str, what: str = "clips") -> dict[str, list[str]]:
+    """``{reason: [clip ids]}`` of one outcome in a report (``what="videos"``: a
+    long-video report's videos)."""
+    return {reason: [c["id"] for c in items] for reason, items in report[what][outcome].items()}
+
+
+def intervals(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """A long-video record's intervals as one dict each, text decoded."""
+    columns = record["intervals"]
+    rows = zip(*columns.values(), strict=True)
+    rows = [dict(zip(columns, values, strict=True)) for values in rows]
+    return [{k: v.decode() if isinstance(v, bytes) else v for k, v in r.items()} for r in rows]

@@ -7,10 +7,15 @@ Example::
 
 Builds the records with ``file_format='array_record'`` (``tfds build`` needs TensorFlow)
 and prints the build report's summary; the full report is ``build_report.json`` in the
-dataset's version folder. An existing build is reused (a note says where);
-``--overwrite`` rebuilds it from ``--manual_dir``. Exit status: 0 built or reused, 2 a
-user mistake (one ``error:`` line), 4 ``--strict`` stopped at a bad clip. Datasets, the
-files each expects and the options: docs/data.md and tfds_builders/README.md.
+dataset's version folder. The long-video datasets (``casme2_lv``, ``samm_lv``: one
+record per video, for spotting) take ``--image_size``, ``--grayscale``, ``--face_crop``,
+``--face_align`` and ``--face_every`` (not the clip options ``--frames_per_side`` and
+``--apex_method``), and keep each video's prepared frames in a cache beside the build,
+so an interrupted build resumes where it stopped. An existing build is reused (a note
+says where); ``--overwrite`` rebuilds it from ``--manual_dir``. Exit status: 0 built or
+reused, 2 a user mistake (one ``error:`` line), 4 ``--strict`` stopped at a bad clip
+(or video, or interval). Datasets, the files each expects and
+the options: docs/data.md and tfds_builders/README.md.
 """
 
 from __future__ import annotations
@@ -44,16 +49,31 @@ def prepare(
     overwrite: bool = False,
     face_align: bool | None = None,
     apex_method: str | None = None,
+    grayscale: bool | None = None,
+    face_every: int | None = None,
 ) -> tfds.core.DatasetBuilder:
     """Builds ``dataset`` (``'name/config'``) into ``data_dir``; returns the builder.
 
     ``None`` options keep the config's defaults (224 px, 5 frames per side, the config's
-    face crop and alignment, the middle frame as a missing apex). An existing build is
-    reused unless ``overwrite`` (then it is deleted and rebuilt from ``manual_dir``).
-    Raises what the builder raises (missing files, strict-mode faults).
+    face crop and alignment, the middle frame as a missing apex; long videos: 128 px
+    grey, one face transform per video). ``frames_per_side`` and ``apex_method`` are
+    clip options, ``grayscale`` and ``face_every`` long-video ones. An existing build is
+    reused unless ``overwrite`` (then it is deleted and rebuilt from ``manual_dir``; a
+    long-video build still reuses its cache of prepared videos, keyed by the frame
+    files and options). Raises what the builder raises (missing files, strict-mode
+    faults).
     """
     builder = _builder(
-        dataset, data_dir, image_size, frames_per_side, face_crop, strict, face_align, apex_method
+        dataset,
+        data_dir,
+        image_size=image_size,
+        frames_per_side=frames_per_side,
+        face_crop=face_crop,
+        strict=strict,
+        face_align=face_align,
+        apex_method=apex_method,
+        grayscale=grayscale,
+        face_every=face_every,
     )
     mode = (
         tfds.download.GenerateMode.REUSE_CACHE_IF_EXISTS  # no downloads; data made afresh
@@ -66,31 +86,20 @@ def prepare(
     return builder
 
 
-def _builder(
-    dataset,
-    data_dir,
-    image_size,
-    frames_per_side,
-    face_crop,
-    strict,
-    face_align=None,
-    apex_method=None,
-):
+def _builder(dataset, data_dir, strict=False, **options):
+    """``tfds.builder`` with the options given (None: the config's default)."""
+    given = {k: v for k, v in options.items() if v is not None}
     with records.quiet_tfds():
         return tfds.builder(
             dataset,
             data_dir=data_dir,
             file_format="array_record",
-            image_size=image_size,
-            frames_per_side=frames_per_side,
-            face_crop=face_crop,
-            face_align=face_align,
-            apex_method=apex_method,
             strict=strict or None,
+            **given,
         )
 
 
-def _release_builder(dataset: str) -> type[me_common.ClipBuilder]:
+def _release_builder(dataset: str) -> type[me_common.ClipBuilder | me_common.LongVideoBuilder]:
     """The builder class of ``--dataset`` (``name[/config][:version]``).
 
     Raises:
@@ -111,7 +120,7 @@ def _release_builder(dataset: str) -> type[me_common.ClipBuilder]:
     return builder_cls
 
 
-def _check_manual_dir(manual_dir: epath.Path, builder_cls: type[me_common.ClipBuilder]) -> None:
+def _check_manual_dir(manual_dir: epath.Path, builder_cls) -> None:
     """A missing, non-folder or empty ``--manual_dir``: one line naming it and what the
     builder expects there (TFDS would raise an AssertionError traceback)."""
     expects = f"{builder_cls.name} expects {builder_cls.expected_files()}"
@@ -134,7 +143,7 @@ def _define(fv: flags.FlagValues) -> None:
     flags.DEFINE_integer(
         "image_size",
         None,
-        "side of the stored square frames (default 224)",
+        "side of the stored square frames (default 224; long videos 128)",
         lower_bound=8,
         flag_values=fv,
     )
@@ -150,7 +159,7 @@ def _define(fv: flags.FlagValues) -> None:
         "face_crop",
         None,
         "crop each clip to the face of its onset frame (--no_face_crop: frames as released); "
-        "default: the config's (on for SAMM and CAS(ME)^3)",
+        "default: the config's (on for SAMM, CAS(ME)^3 and the long videos)",
         flag_values=fv,
     )
     flags.DEFINE_boolean(
@@ -167,6 +176,20 @@ def _define(fv: flags.FlagValues) -> None:
         sorted(me_common.APEX_METHODS),
         "apex of a clip whose release has none (SMIC): middle frame, or spotted in "
         "[onset, offset] (detrended: see mmnet_jax.vision.spot); default: middle",
+        flag_values=fv,
+    )
+    flags.DEFINE_boolean(
+        "grayscale",
+        None,
+        "long videos: store grey frames (default) or, with --nograyscale, RGB",
+        flag_values=fv,
+    )
+    flags.DEFINE_integer(
+        "face_every",
+        None,
+        "long videos: locate the face every N frames and interpolate the crop between "
+        "(default 0: one transform per video, from the first frame showing a face)",
+        lower_bound=0,
         flag_values=fv,
     )
     flags.DEFINE_boolean(
@@ -194,14 +217,7 @@ def _body(fv: flags.FlagValues, positional: list[str]) -> int:
     _check_manual_dir(manual_dir, builder_cls)
     if data_dir.exists() and not data_dir.is_dir():
         cli.fail(f"--data_dir {data_dir}: is a file, not a folder")
-    options = dict(
-        image_size=fv.image_size,
-        frames_per_side=fv.frames_per_side,
-        face_crop=fv.face_crop,
-        strict=fv.strict,
-        face_align=fv.face_align,
-        apex_method=fv.apex_method,
-    )
+    options = _options(fv, builder_cls)
     if fv.face_align and fv.face_crop is False:
         cli.fail("--face_align crops the face: it cannot go with --noface_crop")
     existing = _builder(fv.dataset, str(data_dir), **options)
@@ -221,9 +237,31 @@ def _body(fv: flags.FlagValues, positional: list[str]) -> int:
     except me_common.NoClipsError as e:
         cli.fail(f"{_first_line(e).rstrip('.')}; the summary above says why")
     report = me_common.read_report(builder)
-    print(me_common.summarize(report, max_clips=20))
+    if "intervals" in report:
+        print(me_common.summarize_videos(report, max_items=20))
+    else:
+        print(me_common.summarize(report, max_clips=20))
     print(f"report: {builder.data_dir}/{me_common.REPORT_FILENAME}")
     return cli.EXIT_OK
+
+
+# The options only one kind of builder takes: clip builders, long-video builders.
+CLIP_ONLY = ("frames_per_side", "apex_method")
+VIDEO_ONLY = ("grayscale", "face_every")
+
+
+def _options(fv: flags.FlagValues, builder_cls) -> dict:
+    """The builder options of the flags given; a flag the builder does not take is one
+    ``error:`` line naming it."""
+    video = builder_cls.name in tfds_builders.VIDEO_BUILDERS
+    wrong = VIDEO_ONLY if not video else CLIP_ONLY
+    for name in wrong:
+        if fv[name].present:
+            kind = "clip datasets" if video else "long-video datasets (casme2_lv, samm_lv)"
+            what = "one record per video" if video else "one record per clip"
+            cli.fail(f"--{name} is for {kind}; {builder_cls.name} stores {what}")
+    names = ("image_size", "face_crop", "face_align", *(VIDEO_ONLY if video else CLIP_ONLY))
+    return {"strict": fv.strict, **{name: fv[name].value for name in names}}
 
 
 def _note_reuse(builder: tfds.core.DatasetBuilder, manual_dir: epath.Path) -> None:

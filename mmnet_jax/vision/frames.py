@@ -56,14 +56,29 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
       FileNotFoundError: no such file.
       FrameError: the file is not an image OpenCV can decode.
     """
+    return np.ascontiguousarray(_decode(path, cv2.IMREAD_COLOR)[..., ::-1])
+
+
+def read_gray(path: str | os.PathLike) -> np.ndarray:
+    """An image file as grayscale uint8 (H, W), decoded by OpenCV (colour images are
+    converted to their luma).
+
+    Raises:
+      FileNotFoundError: no such file.
+      FrameError: the file is not an image OpenCV can decode.
+    """
+    return _decode(path, cv2.IMREAD_GRAYSCALE)
+
+
+def _decode(path: str | os.PathLike, flags: int) -> np.ndarray:
     path = epath.Path(path)
     data = np.frombuffer(path.read_bytes(), dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    image = cv2.imdecode(data, flags) if data.size else None
     if image is None:
         raise FrameError(
             f"cannot decode image file {path} (not an image, or a format OpenCV lacks)"
         )
-    return np.ascontiguousarray(image[..., ::-1])
+    return image
 
 
 def resize_square(rgb: np.ndarray, size: int) -> np.ndarray:

@@ -111,7 +111,7 @@ class BuildReport:
             "preparation": {
                 "face_crop": self.config.face_crop,
                 "face_align": self.config.face_align,
-                "face_backend": _face_backend(self.config),
+                "face_backend": face_backend(self.config.face_crop and self.config.face_align),
                 "apex_method": self.config.apex_method,
                 "face_alignment": dict(sorted(self.face_modes.items())),
                 "apex": dict(sorted(self.apex_methods.items())),
@@ -124,8 +124,10 @@ class BuildReport:
         return path
 
 
-def _face_backend(config: MeConfig) -> str | None:
-    if not (config.face_crop and config.face_align):
+def face_backend(locating: bool) -> str | None:
+    """The face backend faces are located with (``dlib`` or ``haar``), or None when
+    ``locating`` is off or no backend is there."""
+    if not locating:
         return None
     try:
         return faces.resolve_backend("auto")

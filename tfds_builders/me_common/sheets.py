@@ -28,16 +28,13 @@ class SheetRows:
     rows: list[tuple[int, dict[str, Any]]]
 
 
-def read_sheet(path: epath.PathLike, columns: Mapping[str, Sequence[str]], title: str) -> SheetRows:
-    """Reads the worksheet whose header row has the required columns.
-
-    The header row is the first row whose first cell is ``Subject`` (notes rows above it
-    are skipped), or failing that the first row with a ``Subject`` cell anywhere. Cells
-    keep their raw values (``dtype=object``: subject ``'01'`` stays text, ``'/'`` stays).
-    Fully blank rows are dropped.
+def read_workbook(path: epath.PathLike, title: str) -> dict[str, np.ndarray]:
+    """Every worksheet of an .xlsx file as an object array of raw cell values
+    (``header=None``, ``dtype=object``: subject ``'01'`` stays text, ``'/'`` stays, and
+    no cell is read as NA).
 
     Raises:
-      SheetFormatError: naming the columns missing, or the file when it is not .xlsx.
+      SheetFormatError: naming the file when it is not an .xlsx spreadsheet.
     """
     path = epath.Path(path)
     with path.open("rb") as f:
@@ -60,9 +57,28 @@ def read_sheet(path: epath.PathLike, columns: Mapping[str, Sequence[str]], title
                 f"{title}: {path} is not an .xlsx spreadsheet ({reason}); save the "
                 "release's sheet as .xlsx under that name"
             ) from None
+    return {str(name): frame.to_numpy(dtype=object) for name, frame in book.items()}
+
+
+def read_sheet(
+    path: epath.PathLike,
+    columns: Mapping[str, Sequence[str]],
+    title: str,
+    required: Sequence[str] = REQUIRED_FIELDS,
+) -> SheetRows:
+    """Reads the worksheet whose header row has the ``required`` columns.
+
+    The header row is the first row whose first cell is ``Subject`` (notes rows above it
+    are skipped), or failing that the first row with a ``Subject`` cell anywhere. Cells
+    keep their raw values (:func:`read_workbook`). Fully blank rows are dropped.
+
+    Raises:
+      SheetFormatError: naming the columns missing, or the file when it is not .xlsx.
+    """
+    path = epath.Path(path)
+    book = read_workbook(path, title)
     problems = []
-    for worksheet, frame in book.items():
-        values = frame.to_numpy(dtype=object)
+    for worksheet, values in book.items():
         header_at = _header_row(values)
         if header_at is None:
             problems.append(f"worksheet {worksheet!r}: no row starting with 'Subject'")
@@ -74,11 +90,11 @@ def read_sheet(path: epath.PathLike, columns: Mapping[str, Sequence[str]], title
                 if name in header:
                     found[field] = header.index(name)
                     break
-        missing = [f for f in REQUIRED_FIELDS if f not in found]
+        missing = [f for f in required if f not in found]
         if missing:
             problems.append(
                 f"worksheet {worksheet!r} row {header_at + 1}: no column for "
-                + ", ".join(f"{f} ({'/'.join(columns[f])})" for f in missing)
+                + ", ".join(f"{f} ({'/'.join(columns.get(f, (f,)))})" for f in missing)
             )
             continue
         rows = []

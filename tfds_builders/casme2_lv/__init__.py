@@ -1,0 +1,1 @@
+"""CAS(ME)^2 long videos (manual download)."""

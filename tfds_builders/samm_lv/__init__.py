@@ -1,0 +1,1 @@
+"""SAMM Long Videos (manual download)."""
