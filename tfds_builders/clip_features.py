@@ -182,11 +182,13 @@ def clip_features(
     )
 
 
-def encode_png(rgb: np.ndarray) -> bytes:
-    """PNG bytes of an RGB uint8 image (TFDS cannot encode arrays without TensorFlow)."""
-    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[-1] != 3:
-        raise ValueError(f"expected an RGB uint8 image, got {rgb.dtype} {rgb.shape}")
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]))
+def encode_png(image: np.ndarray) -> bytes:
+    """PNG bytes of an RGB (H, W, 3) or grey (H, W, 1) uint8 image (TFDS cannot encode
+    arrays without TensorFlow)."""
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] not in (1, 3):
+        raise ValueError(f"expected an RGB or grey uint8 image, got {image.dtype} {image.shape}")
+    bgr = image if image.shape[-1] == 1 else image[..., ::-1]
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(bgr))
     if not ok:
         raise ValueError("PNG encoding failed")
     return buf.tobytes()

@@ -124,3 +124,16 @@ def test_cache_key_follows_options_and_files(tmp_path):
     before = key()
     (folder / "img002.jpg").write_bytes(b"changed")
     assert key() != before
+
+
+def test_cache_entries_round_trip_and_a_broken_one_is_ignored(tmp_path):
+    cache = me_common.VideoCache(tmp_path / "cache")
+    video = video_frames.CachedVideo([b"\x89PNG1", b"", b"\x89PNG333"], [1, 2, 4], "{}", ["a"])
+    cache.save("s15/0401", "k1", video)
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == ["s15__0401.k1.npz"]
+    assert cache.load("s15/0401", "k1") == video
+    assert cache.load("s15/0401", "k2") is None  # another key: another file
+    (tmp_path / "cache" / "s15__0401.k1.npz").write_bytes(b"cut short")
+    assert cache.load("s15/0401", "k1") is None
+    assert (cache.reused, cache.made) == (1, 1)
+    assert me_common.VideoCache(None).load("s15/0401", "k1") is None

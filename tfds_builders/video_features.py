@@ -8,8 +8,8 @@
 - ``fps``: the release's frame rate; ``num_frames``: frame files in the video's folder.
 - ``frames``: every frame of the video in frame-number order, the face aligned (see
   ``face_alignment``) and resized to ``image_size`` square, grey (1 channel) or RGB,
-  PNG-encoded (lossless: spotting reads motion of a few grey levels, which JPEG noise
-  would drown).
+  PNG-encoded (``clip_features.encode_png``; lossless: spotting reads motion of a few
+  grey levels, which JPEG noise would drown).
 - ``frame_numbers``: the release's frame number of each stored frame (the numbers the
   sheet's onsets and offsets use).
 - ``face_alignment``: JSON text, how the frames were cropped: ``{"mode": "aligned" |
@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import cv2
 import numpy as np
 import tensorflow_datasets as tfds
 
@@ -98,20 +97,9 @@ def video_features(image_size: int, channels: int) -> tfds.features.FeaturesDict
     )
 
 
-def encode_png(image: np.ndarray) -> bytes:
-    """PNG bytes of a grey (H, W, 1) or RGB (H, W, 3) uint8 frame."""
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] not in (1, 3):
-        raise ValueError(f"expected a grey or RGB uint8 frame, got {image.dtype} {image.shape}")
-    bgr = image if image.shape[-1] == 1 else image[..., ::-1]
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(bgr))
-    if not ok:
-        raise ValueError("PNG encoding failed")
-    return buf.tobytes()
-
-
 @dataclasses.dataclass(frozen=True)
 class VideoRecord:
-    """One long video, ready to be written (frames already face-sized uint8 (N, S, S, C))."""
+    """One long video, ready to be written (its frames face-sized and PNG-encoded)."""
 
     subject: str
     video: str
@@ -119,7 +107,7 @@ class VideoRecord:
     source: str
     fps: float
     num_frames: int
-    frames: np.ndarray
+    png_frames: list[bytes]
     frame_numbers: list[int]
     face_alignment: str
     intervals: list[Interval]
@@ -128,13 +116,12 @@ class VideoRecord:
     def key(self) -> str:
         return f"{self.subject}/{self.video_code}"
 
-    def to_example(self) -> tuple[str, dict, int]:
-        """``(key, example, bytes of the encoded frames)``."""
-        if len(self.frames) != len(self.frame_numbers):
+    def to_example(self) -> tuple[str, dict]:
+        """The ``(key, example)`` pair a builder's ``_generate_examples`` yields."""
+        if len(self.png_frames) != len(self.frame_numbers):
             raise ValueError(
-                f"{self.key}: {len(self.frames)} frames but {len(self.frame_numbers)} numbers"
+                f"{self.key}: {len(self.png_frames)} frames but {len(self.frame_numbers)} numbers"
             )
-        encoded = [encode_png(f) for f in self.frames]
         example = {
             "id": self.key,
             "subject": self.subject,
@@ -143,9 +130,9 @@ class VideoRecord:
             "source": self.source,
             "fps": self.fps,
             "num_frames": self.num_frames,
-            "frames": encoded,
+            "frames": list(self.png_frames),
             "frame_numbers": list(self.frame_numbers),
             "face_alignment": self.face_alignment,
             "intervals": [i.to_example() for i in self.intervals],
         }
-        return self.key, example, sum(len(b) for b in encoded)
+        return self.key, example

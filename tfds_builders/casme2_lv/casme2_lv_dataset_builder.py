@@ -162,14 +162,9 @@ folders:
                 )
             )
         index = me_common.FolderIndex()
-        probes = [me_common.DirProbe(((subject,),)) for subject, _ in groups]
-        root = me_common.find_frame_root(
-            manual_dir,
-            probes,
-            TITLE,
-            preferred_names=("rawpic",),
-            example=EXAMPLE_FRAME,
-            index=index,
+        subjects_named = [subject for subject, _ in groups]
+        root = me_common.find_video_root(
+            manual_dir, subjects_named, TITLE, ("rawpic",), EXAMPLE_FRAME, index
         )
         videos = []
         for (subject, code), intervals in groups.items():

@@ -32,6 +32,11 @@ release descriptions, ``errors`` what a build raises, ``builder`` the base class
 Strict mode (builder kwarg ``strict=True`` or environment ``MMNET_TFDS_STRICT=1``) raises
 :class:`BadClipError` on the first clip that would be skipped or estimated because of bad
 data, naming the clip and the file.
+
+The long-video builders (one record per video, for spotting) have their own modules:
+``intervals`` (interval cells -> intervals, every quirk named), ``video_config``,
+``video_frames`` (every frame of a video read, face-cropped, resized), ``video_cache``
+(resumable builds), ``video_report`` and ``video_builder`` (:class:`LongVideoBuilder`).
 """
 
 from tfds_builders.clip_features import AFTER_APEX_RELEASE_NOTE
@@ -142,10 +147,10 @@ from tfds_builders.me_common.sources import (
 )
 from tfds_builders.me_common.video_builder import (
     NO_INTERVAL,
-    DirProbe,
     LongVideoBuilder,
     VideoRelease,
     VideoSource,
+    find_video_root,
 )
 from tfds_builders.me_common.video_cache import VideoCache, cache_key
 from tfds_builders.me_common.video_config import VideoConfig, derived_video_config
@@ -179,7 +184,6 @@ __all__ = [
     "derived_config",
     "derived_video_config",
     "detect_face",
-    "DirProbe",
     "DUPLICATE_CLIP",
     "EMOTION_RESPELLED",
     "env_strict",
@@ -191,6 +195,7 @@ __all__ = [
     "FaceTrack",
     "find_frame_root",
     "find_sheet",
+    "find_video_root",
     "FOLDER_NOT_FOUND",
     "FolderIndex",
     "frame_number",

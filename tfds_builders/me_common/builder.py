@@ -25,7 +25,12 @@ from tfds_builders.me_common.checks import (
     ClipProblem,
     check_clip,
 )
-from tfds_builders.me_common.config import MeConfig, derived_config, env_strict
+from tfds_builders.me_common.config import (
+    MeConfig,
+    config_with_options,
+    derived_config,
+    env_strict,
+)
 from tfds_builders.me_common.errors import BadClipError, NoClipsError
 from tfds_builders.me_common.files import FolderIndex
 from tfds_builders.me_common.frames import NoFaceError, load_record
@@ -71,18 +76,7 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         **kwargs: Any,
     ):
         options = (image_size, frames_per_side, face_crop, face_align, apex_method)
-        if any(o is not None for o in options):
-            base = config
-            if base is None:
-                base = self.BUILDER_CONFIGS[0]
-            elif isinstance(base, str):
-                base = self.builder_configs.get(base.split(":")[0])
-                if base is None:
-                    raise ValueError(
-                        f"{self.name}: unknown config {config!r}; "
-                        f"known: {', '.join(self.builder_configs)}"
-                    )
-            config = derived_config(base, *options)
+        config = config_with_options(self, config, derived_config, options)
         self.strict = env_strict() if strict is None else bool(strict)
         super().__init__(config=config, **kwargs)
 

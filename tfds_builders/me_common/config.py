@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import tensorflow_datasets as tfds
@@ -135,17 +135,48 @@ def derived_config(
       ValueError: a bad size, count, apex method, or face_align=True with face_crop=False.
     """
     changes: dict[str, Any] = {}
-    parts = []
-    if image_size is not None and image_size != base.image_size:
-        if image_size < 8:
-            raise ValueError(f"image_size must be at least 8, got {image_size}")
-        changes["image_size"] = int(image_size)
-        parts.append(f"{int(image_size)}px")
+    parts: list[str] = []
+    size_change(base, image_size, changes, parts)
     if frames_per_side is not None and frames_per_side != base.frames_per_side:
         if frames_per_side < 1:
             raise ValueError(f"frames_per_side must be at least 1, got {frames_per_side}")
         changes["frames_per_side"] = int(frames_per_side)
         parts.append(f"{int(frames_per_side)}f")
+    face_changes(base, face_crop, face_align, changes, parts)
+    if apex_method is not None and apex_method != base.apex_method:
+        check_options(False, False, apex_method)
+        changes["apex_method"] = apex_method
+        parts.append(f"{apex_method}apex")
+    if not changes:
+        return base
+    return dataclasses.replace(base, name="_".join([base.name, *parts]), **changes)
+
+
+def size_change(base: Any, image_size: int | None, changes: dict, parts: list[str]) -> None:
+    """Adds an ``image_size`` other than ``base``'s to ``changes`` and its name part
+    (``32px``) to ``parts``.
+
+    Raises:
+      ValueError: a size under 8.
+    """
+    if image_size is not None and image_size != base.image_size:
+        if image_size < 8:
+            raise ValueError(f"image_size must be at least 8, got {image_size}")
+        changes["image_size"] = int(image_size)
+        parts.append(f"{int(image_size)}px")
+
+
+def face_changes(
+    base: Any, face_crop: bool | None, face_align: bool | None, changes: dict, parts: list[str]
+) -> None:
+    """Adds face crop and alignment other than ``base``'s to ``changes`` and their name
+    parts (``crop`` / ``nocrop``, ``align`` / ``noalign``) to ``parts``:
+    ``face_align=True`` turns the crop on unless ``face_crop`` is False, and no crop
+    means no alignment.
+
+    Raises:
+      ValueError: face_align=True with face_crop=False.
+    """
     crop = base.face_crop if face_crop is None else bool(face_crop)
     if face_align and face_crop is None:
         crop = True
@@ -160,13 +191,31 @@ def derived_config(
         # Without a crop there is nothing to align: "nocrop" says it all.
         if crop:
             parts.append("align" if align else "noalign")
-    if apex_method is not None and apex_method != base.apex_method:
-        check_options(False, False, apex_method)
-        changes["apex_method"] = apex_method
-        parts.append(f"{apex_method}apex")
-    if not changes:
-        return base
-    return dataclasses.replace(base, name="_".join([base.name, *parts]), **changes)
+
+
+def config_with_options(
+    builder: Any, config: Any, derive: Callable[..., Any], options: Sequence[Any]
+) -> Any:
+    """The config a builder is made with: ``config`` (a config, its name, or None for the
+    builder's first) derived with ``options`` (``derive(base, *options)``) when any of
+    them is given; else ``config`` unchanged.
+
+    Raises:
+      ValueError: an unknown config name (the known ones listed).
+    """
+    if all(o is None for o in options):
+        return config
+    base = config
+    if base is None:
+        base = builder.BUILDER_CONFIGS[0]
+    elif isinstance(base, str):
+        base = builder.builder_configs.get(base.split(":")[0])
+        if base is None:
+            raise ValueError(
+                f"{builder.name}: unknown config {config!r}; "
+                f"known: {', '.join(builder.builder_configs)}"
+            )
+    return derive(base, *options)
 
 
 def env_strict() -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import tensorflow_datasets as tfds
@@ -30,9 +31,9 @@ from tfds_builders.me_common.checks import (
     UNREADABLE_FRAME,
     ClipProblem,
 )
-from tfds_builders.me_common.config import env_strict
+from tfds_builders.me_common.config import config_with_options, env_strict
 from tfds_builders.me_common.errors import BadClipError, NoClipsError
-from tfds_builders.me_common.files import FolderIndex
+from tfds_builders.me_common.files import FolderIndex, find_frame_root
 from tfds_builders.me_common.frames import NoFaceError
 from tfds_builders.me_common.intervals import IntervalSource, check_interval
 from tfds_builders.me_common.report import face_backend
@@ -46,10 +47,31 @@ CACHE_FOLDER = "video_cache"
 
 
 @dataclasses.dataclass(frozen=True)
-class DirProbe:
-    """A folder path (relative to a frame root) that :func:`find_frame_root` probes."""
+class _Probe:
+    """A folder (relative to a frame root) that :func:`find_frame_root` probes."""
 
     dir_candidates: tuple[tuple[str, ...], ...]
+
+
+def find_video_root(
+    manual_dir: epath.Path,
+    folders: Iterable[str],
+    title: str,
+    preferred: Sequence[str],
+    example: str,
+    index: FolderIndex,
+) -> epath.Path:
+    """The frame root of a long-video release: the folder under which most of
+    ``folders`` (the subject or video folders the sheet names) are; ties go to the
+    earlier name in ``preferred``.
+
+    Raises:
+      SourceNotFoundError: no such folder (the message shows ``example``).
+    """
+    probes = [_Probe(((name,),)) for name in dict.fromkeys(folders)]
+    return find_frame_root(
+        manual_dir, probes, title, preferred_names=preferred, example=example, index=index
+    )
 
 
 @dataclasses.dataclass
@@ -144,18 +166,7 @@ class LongVideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         **kwargs: Any,
     ):
         options = (image_size, grayscale, face_crop, face_align, face_every)
-        if any(o is not None for o in options):
-            base = config
-            if base is None:
-                base = self.BUILDER_CONFIGS[0]
-            elif isinstance(base, str):
-                base = self.builder_configs.get(base.split(":")[0])
-                if base is None:
-                    raise ValueError(
-                        f"{self.name}: unknown config {config!r}; "
-                        f"known: {', '.join(self.builder_configs)}"
-                    )
-            config = derived_video_config(base, *options)
+        config = config_with_options(self, config, derived_video_config, options)
         self.strict = env_strict() if strict is None else bool(strict)
         self.cache_dir = None if cache_dir is None else epath.Path(cache_dir)
         super().__init__(config=config, **kwargs)
@@ -234,13 +245,15 @@ class LongVideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                 source=self.SOURCE,
                 fps=self.FPS,
                 num_frames=len(index.frames(video.folder)),
-                frames=prepared.frames,
+                png_frames=prepared.png,
                 frame_numbers=prepared.frame_numbers,
                 face_alignment=prepared.face_alignment,
                 intervals=intervals,
             )
-            key, example, png_bytes = record.to_example()
-            report.written(prepared.face_alignment, len(prepared.frames), png_bytes)
+            key, example = record.to_example()
+            report.written(
+                prepared.face_alignment, len(prepared.png), sum(len(b) for b in prepared.png)
+            )
             report.add(video.key, KEPT)
             for text in prepared.notes:
                 report.note(video.key, text)

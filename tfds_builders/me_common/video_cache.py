@@ -2,8 +2,9 @@
 
 Reading and aligning the frames of a long video is the slow part of a build (SAMM Long
 Videos: 2040x1088 frames, thousands per video). A build saves each video's prepared
-frames as ``<cache folder>/<subject>__<video code>.<key>.npz`` as soon as they are
-made, and a later build (after an interruption, a crash, or with the TFDS output
+frames (the PNG bytes the record stores) as
+``<cache folder>/<subject>__<video code>.<key>.npz`` as soon as they are made, and a
+later build (after an interruption, a crash, or with the TFDS output
 deleted) takes them from there without reading a frame file.
 
 The key is a digest of everything the frames depend on: the builder and its version,
@@ -26,15 +27,15 @@ from typing import Any
 import numpy as np
 from etils import epath
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 @dataclasses.dataclass(frozen=True)
 class CachedVideo:
-    """A video's prepared frames: uint8 (N, S, S, C), their numbers, the face JSON and
-    the build notes made while preparing them."""
+    """A video's prepared frames: PNG bytes each (what the record stores), their frame
+    numbers, the face JSON and the build notes made while preparing them."""
 
-    frames: np.ndarray
+    png: list[bytes]
     frame_numbers: list[int]
     face_alignment: str
     notes: list[str]
@@ -93,8 +94,10 @@ class VideoCache:
                 if str(data["key"]) != key:
                     return None
                 meta = json.loads(str(data["meta"]))
+                ends = np.cumsum(data["lengths"])
+                blob = data["png"].tobytes()
                 video = CachedVideo(
-                    frames=np.asarray(data["frames"]),
+                    png=[blob[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)],
                     frame_numbers=[int(n) for n in data["frame_numbers"]],
                     face_alignment=meta["face_alignment"],
                     notes=list(meta["notes"]),
@@ -113,11 +116,12 @@ class VideoCache:
         partial = path.parent / f"{path.name}.partial-{os.getpid()}"
         meta = json.dumps({"face_alignment": video.face_alignment, "notes": video.notes})
         with open(os.fspath(partial), "wb") as f:
-            np.savez_compressed(
+            np.savez(  # PNG bytes: compressing them again gains nothing
                 f,
                 key=np.asarray(key),
                 meta=np.asarray(meta),
-                frames=video.frames,
+                png=np.frombuffer(b"".join(video.png), np.uint8),
+                lengths=np.asarray([len(b) for b in video.png], np.int64),
                 frame_numbers=np.asarray(video.frame_numbers, np.int64),
             )
         os.replace(partial, path)

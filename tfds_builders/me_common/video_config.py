@@ -10,6 +10,7 @@ from typing import Any
 import tensorflow_datasets as tfds
 
 from tfds_builders import video_features as vf
+from tfds_builders.me_common.config import face_changes, size_change
 
 
 @dataclasses.dataclass(eq=False)
@@ -85,28 +86,12 @@ def derived_video_config(
       ValueError: a bad size or interval, or face_align=True with face_crop=False.
     """
     changes: dict[str, Any] = {}
-    parts = []
-    if image_size is not None and image_size != base.image_size:
-        if image_size < 8:
-            raise ValueError(f"image_size must be at least 8, got {image_size}")
-        changes["image_size"] = int(image_size)
-        parts.append(f"{int(image_size)}px")
+    parts: list[str] = []
+    size_change(base, image_size, changes, parts)
     if grayscale is not None and bool(grayscale) != base.grayscale:
         changes["grayscale"] = bool(grayscale)
         parts.append("gray" if grayscale else "rgb")
-    crop = base.face_crop if face_crop is None else bool(face_crop)
-    if face_align and face_crop is None:
-        crop = True
-    if face_align and not crop:
-        raise ValueError("face_align needs face_crop (alignment crops the face)")
-    align = (base.face_align if face_align is None else bool(face_align)) and crop
-    if crop != base.face_crop:
-        changes["face_crop"] = crop
-        parts.append("crop" if crop else "nocrop")
-    if align != base.face_align:
-        changes["face_align"] = align
-        if crop:
-            parts.append("align" if align else "noalign")
+    face_changes(base, face_crop, face_align, changes, parts)
     if face_every is not None and int(face_every) != base.face_every:
         if face_every < 0:
             raise ValueError(f"face_every must be 0 or more, got {face_every}")

@@ -34,6 +34,7 @@ from etils import epath
 
 from mmnet_jax.vision import faces
 from mmnet_jax.vision import frames as frames_lib
+from tfds_builders.clip_features import encode_png
 from tfds_builders.me_common.frames import NoFaceError
 from tfds_builders.me_common.video_cache import CachedVideo
 from tfds_builders.me_common.video_config import VideoConfig
@@ -198,8 +199,8 @@ def locate_face(
 def prepare_video(
     files: Mapping[int, epath.Path], config: VideoConfig, require_face: bool = False
 ) -> CachedVideo:
-    """Reads every frame of a video (in frame-number order), crops the face and resizes:
-    uint8 (N, S, S, C) frames, their numbers, the face_alignment JSON and notes.
+    """Reads every frame of a video (in frame-number order), crops the face, resizes and
+    PNG-encodes it: the frames, their numbers, the face_alignment JSON and notes.
 
     Raises:
       OSError: a frame cannot be read (the message names it).
@@ -219,10 +220,10 @@ def prepare_video(
             if require_face:
                 raise NoFaceError(info["reason"])
             notes.append(f"{info['reason']}: full frames")
-    out = np.empty((len(numbers), size, size, channels), np.uint8)
-    for i, number in enumerate(numbers):
+    png = []
+    for number in numbers:
         image = read(number)
         if track is not None:
             image = track.apply(image, number)
-        out[i] = frames_lib.resize_square(image, size).reshape(size, size, channels)
-    return CachedVideo(out, numbers, json.dumps(info, sort_keys=True), notes)
+        png.append(encode_png(frames_lib.resize_square(image, size).reshape(size, size, channels)))
+    return CachedVideo(png, numbers, json.dumps(info, sort_keys=True), notes)

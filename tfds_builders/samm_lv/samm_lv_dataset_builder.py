@@ -130,15 +130,10 @@ depth up to 4 folders:
                 )
             )
         index = me_common.FolderIndex()
-        probes = [me_common.DirProbe(((video,),)) for _, video in groups]
-        root = me_common.find_frame_root(
-            manual_dir,
-            probes,
-            TITLE,
-            preferred_names=("SAMM_longvideos",),
-            example=EXAMPLE_FRAME,
-            index=index,
-        )
+        root = me_common.find_video_root(
+            manual_dir, [video for _, video in groups], TITLE, ("SAMM_longvideos",),
+            EXAMPLE_FRAME, index,
+        )  # fmt: skip
         videos = []
         for (subject, video), intervals in groups.items():
             folder = index.resolve(root, [(video,)])
