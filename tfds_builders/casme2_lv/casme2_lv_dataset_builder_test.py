@@ -195,3 +195,24 @@ def test_an_interrupted_build_resumes_where_it_stopped(tmp_path, reads):
     reads.seen.clear()
     t.build("casme2_lv", manual, tmp_path / "other", image_size=16, cache_dir=cache)
     assert sorted(set(reads.seen)) == ["15_0401girlcrashing"]
+
+
+def test_strict_mode_refuses_a_cached_video_without_a_face(tmp_path, reads):
+    """A build that was not strict cached s19/0401 uncropped (no face): a strict build
+    from that cache still stops there."""
+    manual = t.copy_dummy_data("casme2_lv", tmp_path)
+    path = manual / "CAS(ME)^2code_final.xlsx"
+    book = openpyxl.load_workbook(path)
+    sheet = book["CASMEcode_final"]
+    for row in range(sheet.max_row, 0, -1):  # keep the rows of s19/0401 only
+        if (sheet.cell(row, 1).value, sheet.cell(row, 2).value) != (3, "anger1_1"):
+            sheet.delete_rows(row)
+    book.save(path)
+    data = tmp_path / "data"
+    _, records, report = t.build("casme2_lv", manual, data, image_size=16)
+    assert t.ids(records) == ["s19/0401"] and report["preparation"]["cache"]["made"] == 1
+    reads.seen.clear()
+    with pytest.raises(me_common.BadClipError, match=r"video s19/0401 .*no face found"):
+        t.build("casme2_lv", manual, tmp_path / "strict", image_size=16, strict=True,
+                cache_dir=data / "casme2_lv" / "default_16px" / "video_cache")  # fmt: skip
+    assert reads.seen == []  # it came from the cache

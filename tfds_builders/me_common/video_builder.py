@@ -12,6 +12,7 @@ and writes the build report (``video_report.VideoReport``).
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -288,6 +289,10 @@ class LongVideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         key = cache_key(self.name, str(self.version), config.options(), backend, video.key, files)
         prepared = cache.load(video.key, key)
         if prepared is not None:
+            face = json.loads(prepared.face_alignment)
+            if self.strict and config.face_crop and face["mode"] == "full frame":
+                # Cached by a build that was not strict: no face is a fault here.
+                return ClipProblem(SKIPPED, NO_FACE_FOUND, face["reason"], folder), None
             return None, prepared
         try:
             prepared = prepare_video(files, config, require_face=self.strict)

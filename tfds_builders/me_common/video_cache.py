@@ -115,16 +115,20 @@ class VideoCache:
         path = self.path(video_id, key)
         partial = path.parent / f"{path.name}.partial-{os.getpid()}"
         meta = json.dumps({"face_alignment": video.face_alignment, "notes": video.notes})
-        with open(os.fspath(partial), "wb") as f:
-            np.savez(  # PNG bytes: compressing them again gains nothing
-                f,
-                key=np.asarray(key),
-                meta=np.asarray(meta),
-                png=np.frombuffer(b"".join(video.png), np.uint8),
-                lengths=np.asarray([len(b) for b in video.png], np.int64),
-                frame_numbers=np.asarray(video.frame_numbers, np.int64),
-            )
-        os.replace(partial, path)
+        try:
+            with open(os.fspath(partial), "wb") as f:
+                np.savez(  # PNG bytes: compressing them again gains nothing
+                    f,
+                    key=np.asarray(key),
+                    meta=np.asarray(meta),
+                    png=np.frombuffer(b"".join(video.png), np.uint8),
+                    lengths=np.asarray([len(b) for b in video.png], np.int64),
+                    frame_numbers=np.asarray(video.frame_numbers, np.int64),
+                )
+            os.replace(partial, path)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
         self.made += 1
 
     def describe(self) -> dict[str, Any]:
