@@ -66,7 +66,10 @@ class ModelSpec:
 
 
 # The project's models: name -> the module that registers it.
-BUILTIN = {"mmnet": "mmnet_jax.models.mmnet"}
+BUILTIN = {
+    "mmnet": "mmnet_jax.models.mmnet",
+    "ststnet": "mmnet_jax.models.ststnet",
+}
 _REGISTRY: dict[str, ModelSpec] = {}
 
 
