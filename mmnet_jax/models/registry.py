@@ -69,6 +69,7 @@ class ModelSpec:
 BUILTIN = {
     "mmnet": "mmnet_jax.models.mmnet",
     "ststnet": "mmnet_jax.models.ststnet",
+    "off_apexnet": "mmnet_jax.models.off_apexnet",
 }
 _REGISTRY: dict[str, ModelSpec] = {}
 
