@@ -70,6 +70,7 @@ BUILTIN = {
     "mmnet": "mmnet_jax.models.mmnet",
     "ststnet": "mmnet_jax.models.ststnet",
     "off_apexnet": "mmnet_jax.models.off_apexnet",
+    "htnet": "mmnet_jax.models.htnet",
 }
 _REGISTRY: dict[str, ModelSpec] = {}
 
