@@ -124,6 +124,34 @@ def export(module: nnx.Module, names: NameMap) -> dict[str, np.ndarray]:
     }
 
 
+def converters(
+    module_class: type, name_map: Callable[[object], NameMap], ignore: re.Pattern | None = None
+) -> tuple[Callable, Callable]:
+    """``(from_torch, to_torch)`` of a model class built as ``module_class(config, rngs=)``
+    whose official names ``name_map(config)`` gives (entries matching ``ignore`` are
+    accepted and left out)."""
+    what = module_class.__name__
+
+    def from_torch(state_dict: Mapping[str, object], config, *, rngs: nnx.Rngs | None = None):
+        return load(
+            lambda r: module_class(config, rngs=r), state_dict, name_map(config), ignore, rngs
+        )
+
+    def to_torch(module: nnx.Module) -> dict[str, np.ndarray]:
+        return export(module, name_map(module.config))
+
+    from_torch.__doc__ = f"""A ``{what}`` for ``config`` holding the weights of an official
+    state dict (name -> array, PyTorch layouts; ``rngs`` only for dropout streams).
+
+    Raises:
+      ValueError: entries missing or unexpected (both named), or a shape that does not
+        fit the config (named).
+    """
+    to_torch.__doc__ = f"""The state dict of a ``{what}``: official names, PyTorch layouts,
+    float32 (the inverse of ``from_torch``)."""
+    return from_torch, to_torch
+
+
 def by_name(tree: nnx.State, names: NameMap) -> dict[str, np.ndarray]:
     """Entries of a state-shaped tree (e.g. gradients) by official name, PyTorch layouts,
     float64; names whose path the tree lacks are left out."""

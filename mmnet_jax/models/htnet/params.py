@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-import numpy as np
-from flax import nnx
-
 from mmnet_jax.models import torch_weights
 from mmnet_jax.models.htnet.config import HTNetConfig
 from mmnet_jax.models.htnet.model import HTNet
@@ -67,24 +62,4 @@ def official_name_map(config: HTNetConfig) -> torch_weights.NameMap:
     return m
 
 
-def from_torch(
-    state_dict: Mapping[str, np.ndarray], config: HTNetConfig, *, rngs: nnx.Rngs | None = None
-) -> HTNet:
-    """An ``HTNet`` holding the weights of an official state dict.
-
-    Raises:
-      ValueError: entries missing or unexpected (both named), or a shape that does not
-        fit the config (named).
-    """
-    return torch_weights.load(
-        lambda r: HTNet(config, rngs=r),
-        state_dict,
-        official_name_map(config),
-        None,
-        rngs,
-    )
-
-
-def to_torch(model: HTNet) -> dict[str, np.ndarray]:
-    """The inverse of ``from_torch``: official names, PyTorch layouts, float32."""
-    return torch_weights.export(model, official_name_map(model.config))
+from_torch, to_torch = torch_weights.converters(HTNet, official_name_map)

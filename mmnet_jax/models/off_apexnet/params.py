@@ -3,11 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-import numpy as np
-from flax import nnx
-
 from mmnet_jax.models import torch_weights
 from mmnet_jax.models.off_apexnet.config import OffApexNetConfig
 from mmnet_jax.models.off_apexnet.model import OffApexNet
@@ -28,27 +23,4 @@ def official_name_map(config: OffApexNetConfig) -> torch_weights.NameMap:
     return m
 
 
-def from_torch(
-    state_dict: Mapping[str, np.ndarray],
-    config: OffApexNetConfig,
-    *,
-    rngs: nnx.Rngs | None = None,
-) -> OffApexNet:
-    """An ``OffApexNet`` holding the weights of a state dict of the PyTorch port.
-
-    Raises:
-      ValueError: entries missing or unexpected (both named), or a shape that does not
-        fit the config (named).
-    """
-    return torch_weights.load(
-        lambda r: OffApexNet(config, rngs=r),
-        state_dict,
-        official_name_map(config),
-        None,
-        rngs,
-    )
-
-
-def to_torch(model: OffApexNet) -> dict[str, np.ndarray]:
-    """The inverse of ``from_torch``: official names, PyTorch layouts, float32."""
-    return torch_weights.export(model, official_name_map(model.config))
+from_torch, to_torch = torch_weights.converters(OffApexNet, official_name_map)

@@ -8,10 +8,6 @@ into a LOSO workdir of fold models (:mod:`mmnet_jax.inference.convert`).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-
-import numpy as np
-from flax import nnx
 
 from mmnet_jax.models import torch_weights
 from mmnet_jax.models.ststnet.config import STSTNetConfig
@@ -48,24 +44,4 @@ def official_name_map(config: STSTNetConfig) -> torch_weights.NameMap:
     return m
 
 
-def from_torch(
-    state_dict: Mapping[str, np.ndarray], config: STSTNetConfig, *, rngs: nnx.Rngs | None = None
-) -> STSTNet:
-    """An ``STSTNet`` holding the weights of an official state dict.
-
-    Raises:
-      ValueError: entries missing or unexpected (both named), or a shape that does not
-        fit the config (named).
-    """
-    return torch_weights.load(
-        lambda r: STSTNet(config, rngs=r),
-        state_dict,
-        official_name_map(config),
-        _IGNORED,
-        rngs,
-    )
-
-
-def to_torch(model: STSTNet) -> dict[str, np.ndarray]:
-    """The inverse of ``from_torch``: official names, PyTorch layouts, float32."""
-    return torch_weights.export(model, official_name_map(model.config))
+from_torch, to_torch = torch_weights.converters(STSTNet, official_name_map, _IGNORED)
