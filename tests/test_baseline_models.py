@@ -3,6 +3,7 @@ train/eval modes as the trainer switches them, Off-ApexNet's channels, HTNet's b
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import cv2
@@ -16,7 +17,8 @@ from skimage import data as skdata
 from mmnet_jax.models import flow_input, htnet, off_apexnet, registry, ststnet
 from mmnet_jax.vision import faces
 
-SMALL_HTNET = htnet.HTNetConfig(dim=8, heads=2, block_repeats=(1, 1, 1))
+# Two levels of 8 and 16 channels, one block each: quick to build and compile.
+SMALL_HTNET = htnet.HTNetConfig(dim=8, heads=2, num_hierarchies=2, block_repeats=(1, 1))
 
 
 @nnx.jit
@@ -45,7 +47,7 @@ def test_registered_with_the_flow_input(name):
     [
         ("ststnet", ststnet.STSTNetConfig(num_classes=5)),
         ("off_apexnet", off_apexnet.OffApexNetConfig(num_classes=5)),
-        ("htnet", htnet.HTNetConfig(num_classes=5, dim=8, heads=2, block_repeats=(1, 1, 1))),
+        ("htnet", dataclasses.replace(SMALL_HTNET, num_classes=5)),
     ],
 )
 def test_built_by_the_registry_trains_and_evaluates(name, config):
