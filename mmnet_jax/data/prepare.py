@@ -106,7 +106,7 @@ def _builder(
         )
 
 
-def _release_builder(dataset: str) -> type[me_common.ClipBuilder]:
+def _release_builder(dataset: str) -> type[tfds.core.GeneratorBasedBuilder]:
     """The builder class of ``--dataset`` (``name[/config][:version]``).
 
     Raises:
@@ -127,7 +127,9 @@ def _release_builder(dataset: str) -> type[me_common.ClipBuilder]:
     return builder_cls
 
 
-def _check_manual_dir(manual_dir: epath.Path, builder_cls: type[me_common.ClipBuilder]) -> None:
+def _check_manual_dir(
+    manual_dir: epath.Path, builder_cls: type[tfds.core.GeneratorBasedBuilder]
+) -> None:
     """A missing, non-folder or empty ``--manual_dir``: one line naming it and what the
     builder expects there (TFDS would raise an AssertionError traceback)."""
     expects = f"{builder_cls.name} expects {builder_cls.expected_files()}"
@@ -228,6 +230,7 @@ def _body(fv: flags.FlagValues, positional: list[str]) -> int:
         apex_method=fv.apex_method,
         flow_size=fv.flow,
     )
+    _check_options(builder_cls, options)
     if fv.face_align and fv.face_crop is False:
         cli.fail("--face_align crops the face: it cannot go with --noface_crop")
     if fv.flow and not flow.contrib_available():
@@ -254,6 +257,22 @@ def _body(fv: flags.FlagValues, positional: list[str]) -> int:
     print(me_common.summarize(report, max_clips=20))
     print(f"report: {builder.data_dir}/{me_common.REPORT_FILENAME}")
     return cli.EXIT_OK
+
+
+# The flag of each builder option (the builders' keyword -> mmnet prepare's flag).
+_FLAGS = {"flow_size": "flow"}
+
+
+def _check_options(builder_cls, options: dict) -> None:
+    """A data option the builder does not take (e.g. --image_size for flow_images, whose
+    images are stored as released): one line naming the flag."""
+    accepted = getattr(builder_cls, "DATA_OPTIONS", ())
+    for name, value in options.items():
+        if name != "strict" and value is not None and name not in accepted:
+            cli.fail(
+                f"--{_FLAGS.get(name, name)}: {builder_cls.name} stores its images as "
+                "released and takes no such option"
+            )
 
 
 def _note_reuse(builder: tfds.core.DatasetBuilder, manual_dir: epath.Path) -> None:

@@ -59,6 +59,15 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release."}
     HOMEPAGE = ""
+    # The data options this builder takes (mmnet prepare's flags of the same names).
+    DATA_OPTIONS: tuple[str, ...] = (
+        "image_size",
+        "frames_per_side",
+        "face_crop",
+        "face_align",
+        "apex_method",
+        "flow_size",
+    )
     LAYOUT: SheetLayout | None = None
     # What ``manual_dir`` must hold, in a few words (for messages); derived from LAYOUT
     # when empty.

@@ -162,10 +162,9 @@ def summarize(report: Mapping[str, Any], max_clips: int = 5) -> str:
         lines.append("  frames: " + ", ".join(parts))
     if prep.get("flow"):
         f = prep["flow"]
-        lines.append(
-            f"  flow: {f['records']} records at {f['size']} px, "
-            f"{f['seconds_per_clip']:.3f} s per clip"
-        )
+        timing = f", {f['seconds_per_clip']:.3f} s per clip" if "seconds_per_clip" in f else ""
+        state = "normalised 0..255" if f.get("normalised") else "raw"
+        lines.append(f"  flow: {f['records']} records at {f['size']} px ({state}){timing}")
     if report.get("notes"):
         lines.append(f"  notes: {len(report['notes'])} (e.g. {report['notes'][0]['note']})")
     return "\n".join(lines)
