@@ -16,7 +16,7 @@ import scipy.ndimage as ndi
 from PIL import Image
 from skimage import data as skdata
 
-from benchmarks import flow_channels
+from benchmarks import flow_channels, flow_strain, flow_timing
 from mmnet_jax import commands
 from mmnet_jax.vision import flow
 
@@ -144,6 +144,15 @@ def test_channel_evidence_finds_the_layout():
     assert {n: found[n] for n in flow.CHANNELS} == flow.FIELD_CHANNELS
     swapped = flow_channels.channel_evidence(images[..., ::-1])
     assert {n: swapped[n] for n in flow.CHANNELS} == {"u": 0, "v": 1, "strain": 2}
+
+
+def test_flow_benchmarks_run_tiny(capsys):
+    (row,) = flow_timing.measure([(40, 32)], repeats=1, out_size=8)
+    assert row["width"] == 40 and row["median_s"] > 0
+    assert flow_timing.main(["--sizes", "40x"]) == 2
+    assert "is not WxH" in capsys.readouterr().err
+    (row,) = flow_strain.compare(size=48, out_size=16, amplitude=1.5, sigmas=[6])
+    assert row["mae_resized"] < 0.05 and row["corr_resized"] > 0.5
 
 
 # ---------------------------------------------------------------------------------------
