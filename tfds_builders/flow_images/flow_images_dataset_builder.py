@@ -94,17 +94,13 @@ def find_root(manual_dir: epath.PathLike, max_depth: int = 4) -> epath.Path:
       me_common.SourceNotFoundError: naming the layout expected and where.
     """
     manual_dir = epath.Path(manual_dir)
-    candidates = [
-        (folder.name.lower() != RELEASE, depth, os.fspath(folder), folder)
-        for folder, depth in me_common.walk_dirs(manual_dir, max_depth)
-        if _is_root(folder)
-    ]
-    if not candidates:
+    root = me_common.shallowest(manual_dir, _is_root, RELEASE, max_depth)
+    if root is None:
         raise me_common.SourceNotFoundError(
             f"no flow images under {manual_dir}: expected {EXAMPLE} (subject folders "
             f"holding {TEST_FOLDER}/<class>/<name>.png), at most {max_depth} folders deep"
         )
-    return min(candidates)[-1]
+    return root
 
 
 def read_image(path: epath.Path) -> tuple[np.ndarray | None, str, str]:

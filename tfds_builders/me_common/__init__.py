@@ -96,6 +96,7 @@ from tfds_builders.me_common.files import (
     find_frame_root,
     find_sheet,
     list_dirs,
+    shallowest,
     walk_dirs,
 )
 from tfds_builders.me_common.frames import (
@@ -191,6 +192,7 @@ __all__ = [
     "normalize_emotion",
     "read_report",
     "read_sheet",
+    "shallowest",
     "sheet_clips",
     "subject_folder_names",
     "subject_number",
