@@ -30,6 +30,8 @@ class TrainRecipe:
     # "per_fold" (official): each fold ceil(n_train / batch) steps per epoch, its last
     # batch smaller; "wrapped": every fold the largest fold's steps of full batches.
     schedule: str = "per_fold"
+    optimizer: str = "adamw"  # PyTorch's AdamW ("adam": PyTorch's Adam, L2 decay)
+    shuffle: bool = True  # a new random order each epoch (DataLoader shuffle=True)
 
 
 OFFICIAL_TRAIN = TrainRecipe()

@@ -65,6 +65,10 @@ _ADDED_FIELDS = {
     "run_config.eval.validation_subjects": 2,
     "run_config.model.name": "mmnet",
     "model": "mmnet",
+    "run_config.train.optimizer": "adamw",
+    "run_config.train.shuffle": True,
+    "train_settings.optimizer": "adamw",
+    "train_settings.shuffle": True,
 }
 
 
