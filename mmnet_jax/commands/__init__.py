@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "flow": ("mmnet_jax.inference.flow", "onset-to-apex optical flow and strain (TV-L1)"),
     "report": ("mmnet_jax.reporting.report", "(re)write a finished run's report.md"),
     "compare": ("mmnet_jax.reporting.compare", "one table of several runs, paired intervals"),
+    "evaluate-spotting": ("mmnet_jax.reporting.evaluate_spotting", "spotting and STRS scores"),
     "recompute": (
         "mmnet_jax.reporting.recompute",
         "recompute a run's figures from its npz, check results.json",
