@@ -228,11 +228,13 @@ def test_flow_command_without_contrib(pair, capsys, monkeypatch):
 
 
 # ---------------------------------------------------------------------------------------
-# The flow-aware flip (mmnet_jax.data.augment.flip_flow)
+# The flow-aware flip of the flow models' inputs (mmnet_jax.data.flow_inputs.flip)
 
 
-def test_flip_flow_mirrors_and_negates_u():
-    from mmnet_jax.data import augment  # noqa: PLC0415 - JAX only here
+def test_flip_is_the_flow_of_the_mirrored_frames():
+    import jax.numpy as jnp  # noqa: PLC0415 - JAX only here
+
+    from mmnet_jax.data import flow_inputs  # noqa: PLC0415
 
     face = _face(64)
     apex = _shifted(face, 0.7, 0.3)
@@ -240,15 +242,14 @@ def test_flip_flow_mirrors_and_negates_u():
     # The flow of the mirrored frames is the flipped flow (TV-L1 is not exactly mirror
     # symmetric: compare medians away from the border).
     mirrored = flow.features(face[:, ::-1], apex[:, ::-1])
-    flipped = np.asarray(augment.flip_flow(raw, True))
+    flipped = np.asarray(flow_inputs.flip(jnp.asarray(raw)))
     inner = (slice(8, 56), slice(8, 56))
     assert abs(np.median(flipped[inner][..., 0]) - np.median(mirrored[inner][..., 0])) < 0.05
-    assert abs(np.median(flipped[..., 0][inner]) + 0.7) < 0.1
+    assert abs(np.median(flipped[inner][..., 0]) + 0.7) < 0.1
     assert np.array_equal(flipped[..., 1:], raw[:, ::-1, 1:])
-    # Per sample in a batch; a normalised flow flips to the normalised flip.
-    batch = np.stack([raw, raw * 2])
-    out = np.asarray(augment.flip_flow(batch, np.array([True, False])))
-    assert np.array_equal(out[0], flipped) and np.array_equal(out[1], batch[1])
-    norm = flow.minmax(batch)
-    out = np.asarray(augment.flip_flow(norm, True, normalised=True))
-    assert np.allclose(out, flow.minmax(np.asarray(augment.flip_flow(batch, True))), atol=1e-3)
+    # A release image (already min-max normalised) flips to the same model input as the
+    # raw flow it was made from: minmax(-minmax(u)) = minmax(-u).
+    released = jnp.asarray(flow.minmax(raw))
+    a = np.asarray(flow_inputs.field_image(flow_inputs.flip(released)))
+    b = np.asarray(flow_inputs.field_image(flow_inputs.flip(jnp.asarray(raw))))
+    assert np.allclose(a, b, atol=1e-3)

@@ -116,3 +116,26 @@ def test_flow_configs_have_names_of_their_own():
     assert "flow 28 px" in str(flowing)
     with pytest.raises(ValueError, match="flow_size must be at least 2"):
         me_common.derived_config(base, flow_size=1)
+
+
+def test_a_run_config_reads_the_flow_records(built):
+    """``config.data.prepared_flow_size`` picks the flow build (records.load), whose flow
+    comes into ClipArrays as stored."""
+    import ml_collections  # noqa: PLC0415
+
+    from mmnet_jax.data import records  # noqa: PLC0415
+
+    data, builder = built
+    cfg = ml_collections.ConfigDict(
+        dict(name="mmew", builder_config="4class", data_dir=str(data), image_size=16,
+             prepared_image_size=16, frames_per_side=2, prepared_flow_size=8)
+    )  # fmt: skip
+    arrays = records.load(cfg)
+    assert arrays.flow.shape == (4, 8, 8, 3) and arrays.flow.dtype == np.float32
+    source = builder.as_data_source()["train"]
+    stored = t.by_id([source[i] for i in range(len(source))])
+    for i, clip in enumerate(arrays.ids):
+        np.testing.assert_array_equal(arrays.flow[i], stored[clip]["flow"])
+    cfg.prepared_flow_size = 16  # not prepared: the message names --flow 16
+    with pytest.raises(records.DatasetError, match="--flow 16 "):
+        records.load(cfg)

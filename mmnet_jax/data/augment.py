@@ -20,9 +20,6 @@ The fill is 0 in NORMALISED space (torchvision's default fill on the normalised 
 i.e. the ImageNet mean colour, not black. Frames are stored as uint8; each output pixel
 is one gather from the stored frame, then normalised, then replaced by 0 where it is fill.
 
-Flow inputs (channels u, v, strain: ``mmnet_jax.vision.flow``) are flipped by
-:func:`flip_flow`, which also negates u: a mirrored face moves the other way.
-
 Temporal jitter picks the onset and apex frames among the stored neighbours (see
 :func:`training_batch` and ``tfds_builders.clip_features``), over the ranges of the
 official script named by :attr:`AugmentConfig.jitter`
@@ -196,32 +193,3 @@ def eval_batch(
 ) -> tuple[jax.Array, jax.Array]:
     """Test-time inputs for clips ``idx``: the labelled frames (element 0), normalised."""
     return frames.normalize(onset_frames[idx, 0]), frames.normalize(apex_frames[idx, 0])
-
-
-def flip_flow(flow: jax.Array, flip: jax.Array | bool, normalised: bool = False) -> jax.Array:
-    """Horizontal flip of flow inputs, channels (u, v, strain) (``mmnet_jax.vision.flow``).
-
-    Mirroring the image mirrors every channel's columns and reverses the horizontal
-    motion: u becomes -u (``normalised``: a min-max normalised u in 0..255, such as the
-    ``flow_images`` records, becomes 255 - u, which is the normalised -u; a constant
-    channel, 0 by that convention, stays 0); v and the strain keep their values.
-
-    Args:
-      flow: (..., H, W, 3), e.g. a (B, H, W, 3) batch.
-      flip: a bool, or one bool per leading index (``(B,)`` for a batch): which to flip.
-      normalised: the flow is min-max normalised to 0..255 (else raw pixels).
-    Returns:
-      The flow, flipped where ``flip``; same shape and dtype.
-    """
-    x = jnp.asarray(flow)
-    mirrored = x[..., ::-1, :]
-    u = mirrored[..., :1]
-    if normalised:
-        constant = u.max(axis=(-3, -2), keepdims=True) == u.min(axis=(-3, -2), keepdims=True)
-        u = jnp.where(constant, u, jnp.asarray(255, x.dtype) - u)
-    else:
-        u = -u
-    flipped = jnp.concatenate([u, mirrored[..., 1:]], axis=-1)
-    flip = jnp.asarray(flip, bool)
-    flip = flip.reshape(flip.shape + (1,) * (x.ndim - flip.ndim))
-    return jnp.where(flip, flipped, x)
