@@ -76,6 +76,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.data.image_size = 224  # model input; records are resized if stored otherwise
     config.data.prepared_image_size = 224  # the size the records were prepared at
     config.data.frames_per_side = 5  # stored temporal-jitter frames (builders' default)
+    # Flow models (model=ststnet|off_apexnet|htnet): the flow's size, and the --flow size
+    # the records were prepared with (0: records without flow: TV-L1 flow of the labelled
+    # frames is computed when the data is loaded; docs/flow.md).
+    config.data.flow_size = 28
+    config.data.prepared_flow_size = 0
     # Only for the synthetic_me set (generated on demand, no files needed):
     config.data.synthetic_seed = 0
     config.data.synthetic_subjects = 8

@@ -69,6 +69,8 @@ _ADDED_FIELDS = {
     "run_config.train.shuffle": True,
     "train_settings.optimizer": "adamw",
     "train_settings.shuffle": True,
+    "run_config.data.flow_size": 28,
+    "run_config.data.prepared_flow_size": 0,
 }
 
 
