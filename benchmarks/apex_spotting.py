@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
 from mmnet_jax import cli  # noqa: E402
+from mmnet_jax.reporting import tables  # noqa: E402
 from mmnet_jax.vision import spot  # noqa: E402
 from tfds_builders.synthetic_me import generator  # noqa: E402
 
@@ -44,13 +45,12 @@ def measure_synthetic(
 
 def error_table(errors: dict[str, np.ndarray]) -> str:
     """A Markdown table: median and 90th-percentile error (frames) per method."""
-    lines = [
-        "| method | median error (frames) | 90th percentile (frames) | clips |",
-        "|---|---|---|---|",
+    rows = [
+        [method, f"{np.median(e):.1f}", f"{np.percentile(e, 90):.1f}", len(e)]
+        for method, e in errors.items()
     ]
-    for method, e in errors.items():
-        lines.append(f"| {method} | {np.median(e):.1f} | {np.percentile(e, 90):.1f} | {len(e)} |")
-    return "\n".join(lines)
+    header = ["method", "median error (frames)", "90th percentile (frames)", "clips"]
+    return "\n".join(tables.table(header, rows))
 
 
 def _define(fv: flags.FlagValues) -> None:

@@ -298,7 +298,7 @@ def make_train_step(graphdef, tx: optax.GradientTransformation):
 
     def step(state, onset, apex, labels):
         params, rest, opt_state, loss, _ = fold_trainer.train_step(
-            graphdef, tx, *state, onset, apex, labels
+            graphdef, tx, *state, (onset, apex), labels
         )
         return (params, rest, opt_state), loss
 

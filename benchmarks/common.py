@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from mmnet_jax.reporting import tables
+
 # MMNet's reference cost per sample at 224 px (the official model's own count): a
 # training step (forward + backward) and a forward pass. Scaled with the image area.
 REFERENCE_TRAIN_FLOPS_224 = 43.0e9
@@ -113,9 +115,7 @@ def fmt(x, digits: int = 1) -> str:
 
 def table(header: list[str], rows: list[list]) -> list[str]:
     """Markdown table lines (and a blank line after)."""
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return out + [""]
+    return tables.table(header, rows) + [""]
 
 
 def ints(s: str) -> tuple[int, ...]:

@@ -384,6 +384,7 @@ def machine_info(threads: int) -> dict:
         "timm_version": common.package_version("timm"),
         "opencv_version": (
             common.package_version("opencv-python-headless")
+            or common.package_version("opencv-contrib-python-headless")
             or common.package_version("opencv-python")
         ),
         "numpy_version": np.__version__,

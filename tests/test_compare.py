@@ -11,7 +11,7 @@ import pytest
 
 from mmnet_jax.evaluation import results
 from mmnet_jax.reporting import compare
-from tests.test_selection import _run, _summary
+from tests.test_selection import _run, _summary, _table
 
 
 def _workdir(path, data_seed=0, num_seeds=2, validation=1, labels=None):
@@ -20,9 +20,7 @@ def _workdir(path, data_seed=0, num_seeds=2, validation=1, labels=None):
     )
     out = _summary(reps, labels, subjects, progress)
     ids = np.asarray([f"{s}/clip{i}" for i, s in enumerate(subjects)])
-    arrays = results.epoch_predictions(
-        progress, reps.plan, labels, ids, np.asarray(["x"] * len(labels)), 3, 4, num_seeds
-    )
+    arrays = results.epoch_predictions(progress, reps.plan, _table(labels, ids), 4, num_seeds)
     path.mkdir()
     (path / "results.json").write_text(json.dumps(out))
     (path / "config.json").write_text("{}")

@@ -120,4 +120,4 @@ def test_an_unknown_model_is_named():
     with pytest.raises(ValueError, match="unknown model 'nope'; known: .*apex_linear.*mmnet"):
         registry.get("nope")
     with pytest.raises(ValueError, match="inputs"):
-        registry.ModelSpec("bad", ApexLinearConfig, lambda c, r: None, inputs=("motion",))
+        registry.ModelSpec("bad", ApexLinearConfig, lambda c, r: None, inputs=("depth",))

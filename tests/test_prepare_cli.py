@@ -165,7 +165,8 @@ def test_unknown_dataset_names_the_known_builders(tmp_path, capsys):
     assert err == [
         "error: --dataset casme/5class: unknown dataset; prepare builds "
         "casme2/{5class,3class}; samm/{5class,3class}; mmew/{4class}; "
-        "casme3/{4class,3class,7class}; smic/{3class}; megc2019/{3class,3class_sheets}"
+        "casme3/{4class,3class,7class}; smic/{3class}; megc2019/{3class,3class_sheets}; "
+        "flow_images/{3class}"
     ]  # not TFDS's catalogue of every dataset it knows
     code, _, err = run(capsys, "--dataset=casme2/6class", *args)
     assert code == 2

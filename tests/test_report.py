@@ -1,5 +1,6 @@
 """The run report: honest figures first, the optimistic one labelled, the paper's, PNGs."""
 
+import dataclasses
 import json
 import pathlib
 import re
@@ -11,8 +12,10 @@ from etils import epath
 from configs import default
 from mmnet_jax.data import records as data_lib
 from mmnet_jax.evaluation import results
+from mmnet_jax.evaluation.clips import ClipTable
 from mmnet_jax.reporting import figures, published, report
 from mmnet_jax.training import folds, trainer
+from mmnet_jax.training.settings import RunSettings
 
 LABEL = "optimistic (best test epoch, as the official code)"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -67,18 +70,16 @@ def finished_run(
     summary = results.summarize(
         progress,
         plan,
-        data.labels,
-        data.sources,
-        names,
+        dataclasses.replace(ClipTable.of(data), class_names=tuple(names), dataset=dataset),
         eval_epoch=eval_epoch,
         epochs=epochs,
-        dataset=dataset,
         seed=0,
         replicas=folds.Replicas.one_seed(plan, 0),
     )
-    model_cfg = trainer.model_config(config, num_classes, 224)
-    settings = trainer.train_settings(config, plan.steps_per_epoch(32))
-    resolved = trainer.resolved_config(config, model_cfg, settings, data, plan, eval_epoch)
+    run_settings = RunSettings.from_config(config)
+    model_cfg = run_settings.model_config(num_classes, 224)
+    settings = run_settings.train_settings(plan.steps_per_epoch(32))
+    resolved = trainer.resolved_config(run_settings, model_cfg, settings, data, plan)
     info = {  # run_info.json of a GPU run (timings and devices are not results)
         "seconds": 3723.5,
         "compile_seconds": [41.25, 12.5],

@@ -11,12 +11,26 @@ import pytest
 from configs import default
 from mmnet_jax.data import augment
 from mmnet_jax.evaluation import metrics, results
+from mmnet_jax.evaluation.clips import ClipTable
 from mmnet_jax.models import MMNetConfig
 from mmnet_jax.reporting import recompute as recompute_from_npz
-from mmnet_jax.training import folds, trainer
+from mmnet_jax.training import folds, settings
 from mmnet_jax.training.fold_trainer import TrainSettings
+from mmnet_jax.training.settings import RunConfigError, RunSettings
 
 CONFIGS = ["default", "casme2", "casme3", "megc2019", "mmew", "samm", "synthetic"]
+
+
+def _table(labels, sources=None, ids=None, names=("k0", "k1", "k2"), dataset="d"):
+    n = len(labels)
+    return ClipTable(
+        ids=np.asarray([f"clip{i}" for i in range(n)]) if ids is None else ids,
+        subjects=np.asarray(["?"] * n),
+        sources=np.asarray(["x"] * n) if sources is None else sources,
+        labels=np.asarray(labels),
+        class_names=names,
+        dataset=dataset,
+    )
 
 
 def _plan_and_progress(epochs=3, seed=0):
@@ -49,8 +63,8 @@ def test_summary_is_the_metrics_of_the_pooled_predictions():
     plan, labels, progress = _plan_and_progress()
     sources = np.asarray(["x"] * len(labels))
     out = results.summarize(
-        progress, plan, labels, sources, ["k0", "k1", "k2"],
-        eval_epoch=2, epochs=3, dataset="d", seed=0, replicas=folds.Replicas.one_seed(plan, 0),
+        progress, plan, _table(labels, sources),
+        eval_epoch=2, epochs=3, seed=0, replicas=folds.Replicas.one_seed(plan, 0),
     )  # fmt: skip
     y = np.concatenate([labels[plan.test_mask[f]] for f in range(3)])
     p = np.concatenate([progress.folds[s].test_preds[1] for s in plan.subjects])
@@ -61,8 +75,8 @@ def test_summary_is_the_metrics_of_the_pooled_predictions():
     progress.folds["b"].test_preds.pop()
     with pytest.raises(RuntimeError, match=r"folds not finished: \['b'\]"):
         results.summarize(
-            progress, plan, labels, sources, ["k0", "k1", "k2"],
-            eval_epoch=2, epochs=3, dataset="d", seed=0, replicas=folds.Replicas.one_seed(plan, 0),
+            progress, plan, _table(labels, sources),
+            eval_epoch=2, epochs=3, seed=0, replicas=folds.Replicas.one_seed(plan, 0),
         )  # fmt: skip
 
 
@@ -72,7 +86,9 @@ def test_predictions_csv_round_trips_awkward_ids():
     ids = np.asarray([f"clip {i}" for i in range(len(labels))], dtype=object)
     ids[0], ids[3], ids[5] = "sub01,EP02_01f", 'he said "x"', "two\nlines"
     sources = np.asarray(["casme2, part A"] * len(labels))
-    rows = results.prediction_rows(progress, plan, labels, ids, sources, ["k0", "k,1", "k2"], 3)
+    rows = results.prediction_rows(
+        progress, plan, _table(labels, sources, ids, names=("k0", "k,1", "k2")), 3
+    )
     text = results.predictions_csv(rows)
     assert text.splitlines()[0] == ",".join(results.PREDICTION_COLUMNS)
     back = results.read_predictions_csv(text)
@@ -95,28 +111,28 @@ def test_metrics_lines_have_test_accuracy_for_folds_only():
 
 def test_from_config_builds_settings_and_names_bad_keys():
     config = default.get_config()
-    s = trainer.train_settings(config, 7)
+    s = RunSettings.from_config(config).train_settings(7)
     assert s == TrainSettings(
         epochs=74, batch_size=32, steps_per_epoch=7, learning_rate=8e-4, weight_decay=0.6,
         lr_decay=0.987, lr_decay_epochs=50, b1=0.9, b2=0.999, eps=1e-8, eval_chunk=16,
         augment=augment.AugmentConfig(), fold_loop=s.fold_loop,
     )  # fmt: skip
-    m = trainer.model_config(config, 3, 112)
+    m = RunSettings.from_config(config).model_config(3, 112)
     assert (m.num_classes, m.image_size, m.pc_depth, m.pc_mlp_ratio) == (3, 112, 2, 4.0)
     assert m.stem_width == MMNetConfig().stem_width  # not in the config: its default
     bad = ml_collections.ConfigDict({"flip": True, "rotation_dg": 3.0})
-    with pytest.raises(trainer.RunConfigError, match=r"augment.rotation_dg is not a field of Augm"):
-        trainer.from_config(augment.AugmentConfig, bad, "config.augment")
-    with pytest.raises(trainer.RunConfigError, match=r"config.train.epochs is missing"):
-        trainer.from_config(TrainSettings, ml_collections.ConfigDict({}), "config.train")
-    typed = trainer.from_config(
+    with pytest.raises(RunConfigError, match=r"augment.rotation_dg is not a field of Augm"):
+        settings.from_config(augment.AugmentConfig, bad, "config.augment")
+    with pytest.raises(RunConfigError, match=r"config.train.epochs is missing"):
+        settings.from_config(TrainSettings, ml_collections.ConfigDict({}), "config.train")
+    typed = settings.from_config(
         augment.AugmentConfig, {"rotation_deg": 4, "crop_padding": "3", "flip": "false"}, "x"
     )
     assert typed == augment.AugmentConfig(rotation_deg=4.0, crop_padding=3, flip=False)
     assert isinstance(typed.rotation_deg, float)
 
 
-def test_bad_values_are_named_where_they_are_defined(tmp_path):
+def test_bad_values_are_named_where_they_are_defined():
     """A value is blamed on its own field (not on one checked against it), before any
     data is read."""
     for key, value, message in (
@@ -125,15 +141,15 @@ def test_bad_values_are_named_where_they_are_defined(tmp_path):
     ):
         config = default.get_config()
         config[key][value[0]] = value[1]
-        with pytest.raises(trainer.RunConfigError, match=message):
-            trainer.Run(config, tmp_path / key)
+        with pytest.raises(RunConfigError, match=message):
+            RunSettings.from_config(config)
     config = default.get_config()
     config.train.batch_size = 0
-    with pytest.raises(trainer.RunConfigError, match=r"config.train: batch_size=0: want 1"):
-        trainer.train_settings(config, 7)
+    with pytest.raises(RunConfigError, match=r"config.train: batch_size=0: want 1"):
+        RunSettings.from_config(config)
     config.train.batch_size, config.folds.loop = 32, "pmap"
-    with pytest.raises(trainer.RunConfigError, match=r"fold_loop must be one of \('vmap', 'map'\)"):
-        trainer.train_settings(config, 7)
+    with pytest.raises(RunConfigError, match=r"fold_loop must be one of \('vmap', 'map'\)"):
+        RunSettings.from_config(config)
 
 
 def test_resolve_only():
@@ -157,8 +173,7 @@ def test_runlocal_is_a_small_run_for_every_config(name):
     for section in ("model", "augment"):
         assert small[section].to_dict() == full[section].to_dict()
     # It resolves to the trainer's settings (the data decides the rest).
-    trainer.train_settings(small, 3)
-    trainer.model_config(small, 5, small.data.image_size)
+    RunSettings.from_config(small).model_config(5, small.data.image_size)
 
 
 # --- the official selection rule, worked by hand ----------------------------------------
@@ -198,8 +213,8 @@ def _hand_run(sources=None):
             progress.record(s, e, 1.0, 1.0, test_preds=HAND_PREDS[s][e], test_probs=probs)
     sources = np.asarray(["x"] * 6) if sources is None else sources
     out = results.summarize(
-        progress, plan, HAND_LABELS, sources, ["k0", "k1", "k2"],
-        eval_epoch=3, epochs=3, dataset="d", seed=0, replicas=folds.Replicas.one_seed(plan, 0),
+        progress, plan, _table(HAND_LABELS, sources),
+        eval_epoch=3, epochs=3, seed=0, replicas=folds.Replicas.one_seed(plan, 0),
     )  # fmt: skip
     return plan, progress, out
 
@@ -246,7 +261,7 @@ def test_optimistic_per_source_and_the_independent_script():
         {"accuracy": 2 / 3, "uf1": 2 / 3, "uar": 3 / 4, "num_samples": 3}
     )
     ids = np.asarray([f"c{i}" for i in range(6)])
-    arrays = results.epoch_predictions(progress, plan, HAND_LABELS, ids, sources, 3, 3)
+    arrays = results.epoch_predictions(progress, plan, _table(HAND_LABELS, sources, ids), 3)
     mine = recompute_from_npz.recompute(arrays, 3)
     assert recompute_from_npz.compare(mine, json.loads(json.dumps(out))) == []
     assert mine["optimistic"]["uf1"] == pytest.approx(59 / 90, abs=1e-12)
@@ -267,7 +282,7 @@ def test_epoch_predictions_layout_and_exact_probabilities(tmp_path):
     again = results.Progress.from_json(json.loads(json.dumps(progress.to_json())))
     assert again == progress
     ids = np.asarray([f"clip,{i}" for i in range(6)], dtype=object)
-    arrays = results.epoch_predictions(again, plan, HAND_LABELS, ids, np.asarray(["x"] * 6), 3, 3)
+    arrays = results.epoch_predictions(again, plan, _table(HAND_LABELS, ids=ids), 3)
     path = tmp_path / "epoch_predictions.npz"
     path.write_bytes(results.npz_bytes(arrays))
     with np.load(path) as z:  # no allow_pickle

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from mmnet_jax.evaluation import metrics, results
+from mmnet_jax.evaluation.clips import ClipTable
 from mmnet_jax.reporting import recompute as recompute_from_npz
 from mmnet_jax.training import folds
 
@@ -84,16 +85,26 @@ def _run(num_seeds=2, validation=1, epochs=4, seed=0, labels=None, data_seed=0):
     return reps, np.asarray(labels), subjects, progress
 
 
+def _table(labels, ids=None):
+    """The clip table of the made-up runs (one source, NAMES)."""
+    n = len(labels)
+    return ClipTable(
+        ids=np.asarray([f"clip{i}" for i in range(n)]) if ids is None else ids,
+        subjects=np.asarray(["?"] * n),
+        sources=np.asarray(["x"] * n),
+        labels=labels,
+        class_names=NAMES,
+        dataset="made_up",
+    )
+
+
 def _summary(reps, labels, subjects, progress, epochs=4):
     return results.summarize(
         progress,
         reps.plan,
-        labels,
-        np.asarray(["x"] * len(labels)),
-        NAMES,
+        _table(labels),
         eval_epoch=epochs,
         epochs=epochs,
-        dataset="made_up",
         seed=reps.seeds[0],
         replicas=reps,
     )
@@ -158,8 +169,8 @@ def test_one_seed_last_rule_keeps_the_old_results(tmp_path):
     plus per_seed, std = 0, ci95, selection and selected epochs."""
     reps, labels, subjects, progress = _run(num_seeds=1, validation=0)
     old = results.summarize(
-        progress, reps.plan, labels, np.asarray(["x"] * len(labels)), NAMES,
-        eval_epoch=3, epochs=4, dataset="made_up", seed=0,
+        progress, reps.plan, _table(labels),
+        eval_epoch=3, epochs=4, seed=0,
         replicas=folds.Replicas.one_seed(reps.plan, 0),
     )  # fmt: skip
     assert old["protocol"].endswith(
@@ -183,9 +194,7 @@ def test_recompute_script_reads_the_selected_epochs(tmp_path, capsys):
     reps, labels, subjects, progress = _run(epochs=5)
     out = _summary(reps, labels, subjects, progress, epochs=5)
     ids = np.asarray([f"clip{i}" for i in range(len(labels))])
-    arrays = results.epoch_predictions(
-        progress, reps.plan, labels, ids, np.asarray(["x"] * len(labels)), 3, 5, num_seeds=2
-    )
+    arrays = results.epoch_predictions(progress, reps.plan, _table(labels, ids), 5, num_seeds=2)
     assert arrays["prediction"].shape == (2, 5, len(labels))
     _write_workdir(tmp_path / "good", json.loads(json.dumps(out)), arrays)
     assert recompute_from_npz.main([str(tmp_path / "good")]) == 0

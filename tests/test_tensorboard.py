@@ -3,10 +3,13 @@ training. The event files of a real run are checked in tests/test_run.py, on its
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from mmnet_jax.evaluation import results
+from mmnet_jax.evaluation.clips import ClipTable
 from mmnet_jax.training import folds
 from mmnet_jax.training import tensorboard as tb
 from tests import trainer_utils as tu
@@ -92,12 +95,9 @@ def test_run_writer_writes_each_epoch_once_and_matches_results(tmp_path, killed_
     summary = results.summarize(
         progress,
         plan,
-        data.labels,
-        data.sources,
-        data.class_names,
+        dataclasses.replace(ClipTable.of(data), dataset="fake"),
         eval_epoch=EPOCHS,
         epochs=EPOCHS,
-        dataset="fake",
         seed=0,
         replicas=folds.Replicas.one_seed(plan, 0),
     )

@@ -1,11 +1,13 @@
 """TFDS builders of the micro-expression releases; importing this registers them all.
 
 ``tfds.builder('casme2/5class', data_dir=..., file_format='array_record')`` then works
-for casme2, samm, mmew, casme3, smic, megc2019 and synthetic_me.
+for casme2, samm, mmew, casme3, smic, megc2019, flow_images (the STSTNet release's flow
+images) and synthetic_me.
 """
 
 from tfds_builders.casme2 import casme2_dataset_builder
 from tfds_builders.casme3 import casme3_dataset_builder
+from tfds_builders.flow_images import flow_images_dataset_builder
 from tfds_builders.megc2019 import megc2019_dataset_builder
 from tfds_builders.mmew import mmew_dataset_builder
 from tfds_builders.samm import samm_dataset_builder
@@ -23,5 +25,6 @@ RELEASE_BUILDERS = {
         casme3_dataset_builder.Builder,
         smic_dataset_builder.Builder,
         megc2019_dataset_builder.Builder,
+        flow_images_dataset_builder.Builder,
     )
 }

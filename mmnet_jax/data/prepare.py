@@ -8,9 +8,11 @@ Example::
 Builds the records with ``file_format='array_record'`` (``tfds build`` needs TensorFlow)
 and prints the build report's summary; the full report is ``build_report.json`` in the
 dataset's version folder. An existing build is reused (a note says where);
-``--overwrite`` rebuilds it from ``--manual_dir``. Exit status: 0 built or reused, 2 a
-user mistake (one ``error:`` line), 4 ``--strict`` stopped at a bad clip. Datasets, the
-files each expects and the options: docs/data.md and tfds_builders/README.md.
+``--overwrite`` rebuilds it from ``--manual_dir``. ``--flow S`` also stores each clip's
+onset-to-apex optical flow (u, v, strain at S x S, the input of STSTNet-like models:
+docs/flow.md) in a build of its own (config ``<config>_flow<S>``). Exit status: 0 built
+or reused, 2 a user mistake (one ``error:`` line), 4 ``--strict`` stopped at a bad clip.
+Datasets, the files each expects and the options: docs/data.md and tfds_builders/README.md.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from etils import epath
 import tfds_builders
 from mmnet_jax import cli
 from mmnet_jax.data import records
+from mmnet_jax.vision import flow
 from tfds_builders import me_common
 
 # Exit status when --strict stops at a bad clip (kept apart from 2: the data, not the
@@ -44,16 +47,27 @@ def prepare(
     overwrite: bool = False,
     face_align: bool | None = None,
     apex_method: str | None = None,
+    flow_size: int | None = None,
 ) -> tfds.core.DatasetBuilder:
     """Builds ``dataset`` (``'name/config'``) into ``data_dir``; returns the builder.
 
     ``None`` options keep the config's defaults (224 px, 5 frames per side, the config's
-    face crop and alignment, the middle frame as a missing apex). An existing build is
-    reused unless ``overwrite`` (then it is deleted and rebuilt from ``manual_dir``).
-    Raises what the builder raises (missing files, strict-mode faults).
+    face crop and alignment, the middle frame as a missing apex, no flow). An existing
+    build is reused unless ``overwrite`` (then it is deleted and rebuilt from
+    ``manual_dir``). Raises what the builder raises (missing files, strict-mode faults,
+    :class:`mmnet_jax.vision.flow.FlowUnavailable` for a flow build without OpenCV's
+    contrib module).
     """
     builder = _builder(
-        dataset, data_dir, image_size, frames_per_side, face_crop, strict, face_align, apex_method
+        dataset,
+        data_dir,
+        image_size,
+        frames_per_side,
+        face_crop,
+        strict,
+        face_align,
+        apex_method,
+        flow_size,
     )
     mode = (
         tfds.download.GenerateMode.REUSE_CACHE_IF_EXISTS  # no downloads; data made afresh
@@ -75,6 +89,7 @@ def _builder(
     strict,
     face_align=None,
     apex_method=None,
+    flow_size=None,
 ):
     with records.quiet_tfds():
         return tfds.builder(
@@ -86,11 +101,12 @@ def _builder(
             face_crop=face_crop,
             face_align=face_align,
             apex_method=apex_method,
+            flow_size=flow_size,
             strict=strict or None,
         )
 
 
-def _release_builder(dataset: str) -> type[me_common.ClipBuilder]:
+def _release_builder(dataset: str) -> type[tfds.core.GeneratorBasedBuilder]:
     """The builder class of ``--dataset`` (``name[/config][:version]``).
 
     Raises:
@@ -111,7 +127,9 @@ def _release_builder(dataset: str) -> type[me_common.ClipBuilder]:
     return builder_cls
 
 
-def _check_manual_dir(manual_dir: epath.Path, builder_cls: type[me_common.ClipBuilder]) -> None:
+def _check_manual_dir(
+    manual_dir: epath.Path, builder_cls: type[tfds.core.GeneratorBasedBuilder]
+) -> None:
     """A missing, non-folder or empty ``--manual_dir``: one line naming it and what the
     builder expects there (TFDS would raise an AssertionError traceback)."""
     expects = f"{builder_cls.name} expects {builder_cls.expected_files()}"
@@ -169,6 +187,15 @@ def _define(fv: flags.FlagValues) -> None:
         "[onset, offset] (detrended: see mmnet_jax.vision.spot); default: middle",
         flag_values=fv,
     )
+    flags.DEFINE_integer(
+        "flow",
+        None,
+        "also store each clip's onset-to-apex optical flow (TV-L1 u, v and optical strain "
+        "of the face crops, (S, S, 3) float32) at S x S, e.g. 28 for STSTNet-like models; "
+        "a build of its own (config <config>_flow<S>); default: no flow",
+        lower_bound=me_common.MIN_FLOW_SIZE,
+        flag_values=fv,
+    )
     flags.DEFINE_boolean(
         "strict",
         False,
@@ -201,9 +228,13 @@ def _body(fv: flags.FlagValues, positional: list[str]) -> int:
         strict=fv.strict,
         face_align=fv.face_align,
         apex_method=fv.apex_method,
+        flow_size=fv.flow,
     )
+    _check_options(builder_cls, options)
     if fv.face_align and fv.face_crop is False:
         cli.fail("--face_align crops the face: it cannot go with --noface_crop")
+    if fv.flow and not flow.contrib_available():
+        cli.fail(f"--flow {fv.flow}: {flow.CONTRIB_HINT}")
     existing = _builder(fv.dataset, str(data_dir), **options)
     with records.quiet_tfds():
         reuse = existing.is_prepared() and not fv.overwrite
@@ -218,12 +249,30 @@ def _body(fv: flags.FlagValues, positional: list[str]) -> int:
         return EXIT_BAD_CLIP
     except (me_common.SourceNotFoundError, me_common.SheetFormatError) as e:
         cli.fail(_first_line(e))
+    except flow.FlowUnavailable as e:
+        cli.fail(f"--flow {fv.flow}: {e}")
     except me_common.NoClipsError as e:
         cli.fail(f"{_first_line(e).rstrip('.')}; the summary above says why")
     report = me_common.read_report(builder)
     print(me_common.summarize(report, max_clips=20))
     print(f"report: {builder.data_dir}/{me_common.REPORT_FILENAME}")
     return cli.EXIT_OK
+
+
+# The flag of each builder option (the builders' keyword -> mmnet prepare's flag).
+_FLAGS = {"flow_size": "flow"}
+
+
+def _check_options(builder_cls, options: dict) -> None:
+    """A data option the builder does not take (e.g. --image_size for flow_images, whose
+    images are stored as released): one line naming the flag."""
+    accepted = getattr(builder_cls, "DATA_OPTIONS", ())
+    for name, value in options.items():
+        if name != "strict" and value is not None and name not in accepted:
+            cli.fail(
+                f"--{_FLAGS.get(name, name)}: {builder_cls.name} stores its images as "
+                "released and takes no such option"
+            )
 
 
 def _note_reuse(builder: tfds.core.DatasetBuilder, manual_dir: epath.Path) -> None:

@@ -88,7 +88,8 @@ class ClipArrays:
 
     Attributes:
       onset_frames: (N, K, S, S, 3) uint8; element 0 is the labelled onset, element i
-        frame ``onset + i`` (up to what is stored; ``tfds_builders.clip_features``).
+        frame ``onset + i`` (up to what is stored; ``tfds_builders.clip_features``);
+        None for records of flow alone (the ``flow_images`` builder), as ``apex_frames``.
       apex_frames: (N, K2, S, S, 3) uint8; element 0 is the labelled apex, element
         ``i < K`` frame ``apex - i``; records with frames after the apex have
         ``K2 = 2K - 1`` and element ``K - 1 + i`` is frame ``apex + i``.
@@ -101,10 +102,13 @@ class ClipArrays:
       bounds: (N, 3) int32 onset, apex, offset frame numbers (None for arrays made in
         memory: then ``jitter`` is used as given).
       stored: (N, 3) int32 neighbours stored on each side, as ``jitter`` (None likewise).
+      flow: (N, F, F, 3) float32 onset-to-apex flow, channels ``(u, v, strain)``
+        (``mmnet_jax.vision.flow``): from records that hold it, or computed by
+        :meth:`with_flow`; None otherwise.
     """
 
-    onset_frames: np.ndarray
-    apex_frames: np.ndarray
+    onset_frames: np.ndarray | None
+    apex_frames: np.ndarray | None
     jitter: np.ndarray
     labels: np.ndarray
     subjects: np.ndarray
@@ -114,13 +118,68 @@ class ClipArrays:
     dataset: str
     bounds: np.ndarray | None = None
     stored: np.ndarray | None = None
+    flow: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
 
     @property
+    def has_frames(self) -> bool:
+        return self.onset_frames is not None
+
+    @property
     def image_size(self) -> int:
+        """The frames' size (the flow's for records of flow alone)."""
+        if not self.has_frames:
+            return int(self.flow.shape[1])
         return int(self.onset_frames.shape[2])
+
+    def input_size(self, inputs: tuple[str, ...]) -> int:
+        """The size of what a model of these inputs (``ModelSpec.inputs``) reads: the
+        flow's when it takes the flow, else the frames'."""
+        if "flow" in inputs:
+            if self.flow is None:
+                raise DatasetError(f"{self.dataset}: no flow (ClipArrays.with_flow makes it)")
+            return int(self.flow.shape[1])
+        if not self.has_frames:
+            raise DatasetError(
+                f"{self.dataset} holds flow images only: a model that reads frames cannot "
+                "train on it (choose a flow model, e.g. --config.model.name=ststnet)"
+            )
+        return self.image_size
+
+    def with_flow(self, size: int, progress: bool = False) -> ClipArrays:
+        """A copy whose ``flow`` is ``size`` x ``size``: the records' flow resized (u and v
+        scaled), or, for records without flow, TV-L1 flow computed from each clip's
+        labelled onset and apex frames at their full size (``vision.flow.features``).
+
+        Raises:
+          DatasetError: a clip whose flow cannot be computed (it is named), or OpenCV
+            without its contrib module.
+        """
+        from mmnet_jax.vision import flow as flow_lib  # noqa: PLC0415 - OpenCV's contrib
+
+        if self.flow is not None:
+            if self.flow.shape[1] == size:
+                return self
+            resized = [
+                np.stack(flow_lib.resize_flow(f[..., 0], f[..., 1], f[..., 2], size), axis=-1)
+                for f in self.flow
+            ]
+            return dataclasses.replace(self, flow=np.stack(resized).astype(np.float32))
+        if not flow_lib.contrib_available():
+            raise DatasetError(flow_lib.CONTRIB_HINT)
+        log.info("%s: computing TV-L1 flow for %d clips (%d px)", self.dataset, len(self), size)
+        from tqdm.auto import tqdm  # noqa: PLC0415
+
+        out = np.zeros((len(self), size, size, 3), np.float32)
+        clips = tqdm(range(len(self)), desc="flow", unit="clip", disable=not progress)
+        for i in clips:
+            try:
+                out[i] = flow_lib.features(self.onset_frames[i, 0], self.apex_frames[i, 0], size)
+            except flow_lib.FlowError as e:
+                raise DatasetError(f"{self.dataset}: clip {self.ids[i]}: {e}") from None
+        return dataclasses.replace(self, flow=out)
 
     def class_counts(self) -> dict[str, int]:
         counts = np.bincount(self.labels, minlength=len(self.class_names))
@@ -133,13 +192,15 @@ class ClipArrays:
         (:func:`mmnet_jax.vision.frames.official_jitter`) capped by the stored frames, and
         ``apex_frames`` keeps only the frames those ranges reach (the frames after the
         apex are dropped when the recipe draws none). ``None`` (no temporal jitter) keeps
-        only the labelled frames. Arrays made in memory (no ``bounds``) are returned as
-        they are.
+        only the labelled frames. Arrays made in memory (no ``bounds``), and records
+        without frames, are returned as they are.
 
         Raises:
           DatasetError: the recipe draws frames after the apex and the records hold none
             (prepared by a builder version before the 3-class jitter).
         """
+        if not self.has_frames:
+            return self
         if recipe is None:
             return dataclasses.replace(
                 self,
@@ -177,8 +238,9 @@ class ClipArrays:
         return dataclasses.replace(self, apex_frames=apex, jitter=ranges)
 
     def resized(self, size: int) -> ClipArrays:
-        """A copy with every frame resized to ``size`` (area interpolation)."""
-        if size == self.image_size:
+        """A copy with every frame resized to ``size`` (area interpolation; the flow, of
+        its own size, is kept)."""
+        if not self.has_frames or size == self.image_size:
             return self
 
         def rs(stack):
@@ -203,6 +265,22 @@ def from_data_source(source, class_names: list[str], dataset: str) -> ClipArrays
     if not records:
         raise ValueError(f"{dataset}: the prepared split has no records")
     records.sort(key=lambda r: _text(r["id"]))
+    flow = (
+        np.stack([r["flow"] for r in records]).astype(np.float32) if "flow" in records[0] else None
+    )
+    if "onset_frames" not in records[0]:  # records of flow alone (flow_images)
+        return ClipArrays(
+            onset_frames=None,
+            apex_frames=None,
+            jitter=np.zeros((len(records), 3), np.int32),
+            labels=np.asarray([r["label"] for r in records], np.int32),
+            subjects=np.asarray([_text(r["subject"]) for r in records]),
+            ids=np.asarray([_text(r["id"]) for r in records]),
+            sources=np.asarray([_text(r.get("source", dataset)) for r in records]),
+            class_names=list(class_names),
+            dataset=dataset,
+            flow=flow,
+        )
     bounds = np.asarray([[r["onset"], r["apex"], r["offset"]] for r in records], np.int32)
     onset_numbers = np.stack([np.asarray(r["onset_frame_numbers"]) for r in records])
     apex_numbers = np.stack([np.asarray(r["apex_frame_numbers"]) for r in records])
@@ -228,6 +306,7 @@ def from_data_source(source, class_names: list[str], dataset: str) -> ClipArrays
         dataset=dataset,
         bounds=bounds,
         stored=stored,
+        flow=flow,
     )
 
 
@@ -246,6 +325,10 @@ def synthetic_builder_config(data_cfg):
 
 def get_builder(data_cfg):
     """The TFDS builder of a run config's ``data`` section (array_record files).
+
+    ``prepared_image_size``, ``frames_per_side`` and ``prepared_flow_size`` (records
+    prepared with ``mmnet prepare --flow S``; 0 or absent: none) select the derived
+    config those records were built under.
 
     Raises:
       DatasetError: no such builder or builder config.
@@ -270,6 +353,9 @@ def get_builder(data_cfg):
             kwargs["image_size"] = prepared
         if int(data_cfg.frames_per_side) != 5:
             kwargs["frames_per_side"] = int(data_cfg.frames_per_side)
+        # Records prepared with `mmnet prepare --flow S` (a build of its own): S, else 0.
+        if int(data_cfg.get("prepared_flow_size", 0) or 0):
+            kwargs["flow_size"] = int(data_cfg.prepared_flow_size)
         return tfds.builder(
             full, data_dir=data_cfg.data_dir or None, file_format="array_record", **kwargs
         )
@@ -329,7 +415,12 @@ def load(data_cfg) -> ClipArrays:
             f"--dataset {data_cfg.name}/{data_cfg.get('builder_config', '')} "
             f"--manual_dir /path/to/your/{data_cfg.name} "
             f"--image_size {int(data_cfg.get('prepared_image_size', 224))} "
-            f"--data_dir {data_cfg.data_dir or '~/tensorflow_datasets'} "
+            + (
+                f"--flow {int(data_cfg.prepared_flow_size)} "
+                if int(data_cfg.get("prepared_flow_size", 0) or 0)
+                else ""
+            )
+            + f"--data_dir {data_cfg.data_dir or '~/tensorflow_datasets'} "
             "(see its --help for the layout it expects)"
         )
     names = builder.info.features["label"].names

@@ -3,7 +3,8 @@
 :class:`Progress` is what a run has done so far (which fold group and epoch it is at, and
 every fold's per-epoch losses and test predictions); it goes into each checkpoint as JSON
 (``to_json``/``from_json``), so a resumed run reports exactly what an uninterrupted one
-would. The functions below turn a progress, the fold plan and the clips' labels into
+would. The functions below turn a progress, the fold plan and the clip table
+(:class:`~mmnet_jax.evaluation.clips.ClipTable`) into
 what the trainer writes: ``results.json`` (:func:`summarize`), ``metrics.jsonl``
 (:func:`metrics_lines`), ``predictions.csv`` (:func:`prediction_rows`,
 :func:`predictions_csv`) and ``epoch_predictions.npz`` (:func:`epoch_predictions`).
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mmnet_jax.evaluation import metrics
+from mmnet_jax.evaluation.clips import ClipTable
 
 if TYPE_CHECKING:  # the fold plan's types; evaluation imports nothing of training
     from mmnet_jax.training import folds
@@ -235,8 +237,7 @@ def epoch_accuracy(progress: Progress, plan: FoldPlan, labels: np.ndarray, epoch
 def selected_epochs(
     progress: Progress,
     replicas: folds.Replicas,
-    labels: np.ndarray,
-    num_classes: int,
+    clips: ClipTable,
     seed_index: int,
     *,
     eval_epoch: int,
@@ -252,7 +253,7 @@ def selected_epochs(
     plan = replicas.plan
     if not replicas.has_validation:
         return {s: eval_epoch for s in plan.subjects}, None
-    labels = np.asarray(labels)
+    labels = clips.labels
     epoch_of, uf1_of = {}, {}
     for f, s in enumerate(plan.subjects):
         r = replicas.replica(seed_index, f)
@@ -261,41 +262,39 @@ def selected_epochs(
         if preds.shape[0] < epochs:
             raise RuntimeError(f"fold {s} (seed {replicas.seeds[seed_index]}): no validation")
         y_val = labels[replicas.validation_clips(r)]
-        epoch_of[s], uf1_of[s] = metrics.validation_epoch(y_val, preds, num_classes)
+        epoch_of[s], uf1_of[s] = metrics.validation_epoch(y_val, preds, clips.num_classes)
     return epoch_of, uf1_of
 
 
 def _one_seed(
     progress: Progress,
     plan: FoldPlan,
-    labels: np.ndarray,
-    sources: np.ndarray,
-    names: list[str],
+    clips: ClipTable,
     epoch_of: Mapping[str, int],
     epochs: int,
 ) -> dict[str, Any]:
     """The figures of one seed's folds (``progress`` keyed by test subject), each fold
     at its epoch ``epoch_of[subject]``: what results.json holds for a one-seed run."""
-    c = len(names)
+    labels, names, c = clips.labels, list(clips.class_names), clips.num_classes
     subjects = list(plan.subjects)
 
     def summary(y, p):
         m = metrics.compute(y, p, c, names)
         return {k: m[k] for k in _SUMMARY_KEYS}
 
-    y, p, clips = pooled(progress, plan, labels, epoch_of)
+    y, p, order = pooled(progress, plan, labels, epoch_of)
     res = metrics.compute(y, p, c, names)
     per_fold = {
         s: summary(labels[plan.test_mask[f]], progress.folds[s].test_preds[epoch_of[s] - 1])
         for f, s in enumerate(subjects)
     }
-    src = np.asarray(sources)[clips]
+    src = clips.sources[order]
     per_source = {}
     if len(set(src.tolist())) > 1:
         for name in sorted(set(src.tolist())):
             sel = src == name
             per_source[name] = summary(y[sel], p[sel])
-    opt = optimistic(progress, plan, labels, sources, c, epochs)
+    opt = optimistic(progress, plan, clips, epochs)
     curves: dict[str, list] = {
         "epoch": list(range(1, epochs + 1)),
         "accuracy": [],
@@ -359,13 +358,10 @@ def _protocol(n_subjects: int, eval_epoch: int, epochs: int, replicas: folds.Rep
 def summarize(
     progress: Progress,
     plan: FoldPlan,
-    labels: np.ndarray,
-    sources: np.ndarray,
-    class_names: Sequence[str],
+    clips: ClipTable,
     *,
     eval_epoch: int,
     epochs: int,
-    dataset: str,
     seed: int,
     replicas: folds.Replicas,
 ) -> dict[str, Any]:
@@ -373,8 +369,8 @@ def summarize(
 
     Args:
       progress: a finished run's progress (every replica has ``epochs`` test predictions).
-      plan: the fold plan; ``labels`` (N,) int and ``sources`` (N,) str per clip.
-      class_names: label names in label order.
+      plan: the fold plan.
+      clips: the clip table (labels, sources, class names, dataset).
       eval_epoch: the pre-declared evaluation epoch (1-based), the "last" rule's.
       seed: the run's (first) seed.
       replicas: the run's (seed, fold) replicas (``folds.Replicas``; one seed, no
@@ -394,15 +390,12 @@ def summarize(
     Raises:
       RuntimeError: some fold has not finished.
     """
-    names = list(class_names)
-    c = len(names)
-    labels = np.asarray(labels)
     subjects = list(plan.subjects)
     if replicas.seeds[0] != int(seed):
         raise ValueError(f"seed {seed} is not the replicas' first seed {replicas.seeds[0]}")
     _check_finished(progress, subjects, replicas, epochs)
     seed_figures, epochs_of, val_uf1 = _seed_figures(
-        progress, plan, replicas, labels, sources, names, eval_epoch, epochs
+        progress, plan, replicas, clips, eval_epoch, epochs
     )
     per_seed = {
         str(sd): {
@@ -414,7 +407,6 @@ def summarize(
         for sd, fig, epoch_of in zip(replicas.seeds, seed_figures, epochs_of, strict=True)
     }
     first = seed_figures[0]
-    counts = np.bincount(labels, minlength=c)
     return Results(
         protocol=_protocol(len(subjects), eval_epoch, epochs, replicas),
         **{m: _mean([f[m] for f in seed_figures]) for m in _HEADLINE},
@@ -427,9 +419,9 @@ def summarize(
         per_source=first["per_source"],
         optimistic=_optimistic_over_seeds(seed_figures),
         curves=first["curves"],
-        dataset=dataset,
-        class_names=names,
-        class_counts={n: int(k) for n, k in zip(names, counts, strict=True)},
+        dataset=clips.dataset,
+        class_names=list(clips.class_names),
+        class_counts=clips.class_counts(),
         num_subjects=len(subjects),
         seed=int(seed),
         seeds=list(replicas.seeds),
@@ -495,16 +487,16 @@ class Results:
         return cls(**d)
 
 
-def _seed_figures(progress, plan, replicas, labels, sources, names, eval_epoch, epochs):
+def _seed_figures(progress, plan, replicas, clips: ClipTable, eval_epoch, epochs):
     """Each seed's figures at its selected epochs: ``(figures, epoch_of, val_uf1)``, the
     first two one per seed, ``val_uf1`` the first seed's validation UF1 (or None)."""
     figures, epochs_of, val_uf1 = [], [], None
     for k in range(len(replicas.seeds)):
         epoch_of, uf1_of = selected_epochs(
-            progress, replicas, labels, len(names), k, eval_epoch=eval_epoch, epochs=epochs
+            progress, replicas, clips, k, eval_epoch=eval_epoch, epochs=epochs
         )
         view = seed_view(progress, plan, k)
-        figures.append(_one_seed(view, plan, labels, sources, names, epoch_of, epochs))
+        figures.append(_one_seed(view, plan, clips, epoch_of, epochs))
         epochs_of.append(epoch_of)
         if k == 0:
             val_uf1 = uf1_of
@@ -568,14 +560,7 @@ def _sample_std(values: Sequence[float]) -> float:
     return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
-def optimistic(
-    progress: Progress,
-    plan: FoldPlan,
-    labels: np.ndarray,
-    sources: np.ndarray,
-    num_classes: int,
-    epochs: int,
-) -> dict[str, Any]:
+def optimistic(progress: Progress, plan: FoldPlan, clips: ClipTable, epochs: int) -> dict[str, Any]:
     """``results["optimistic"]``: the figures the official MMNet scripts print, which
     choose epochs on the test subjects (``OPTIMISTIC_RULE``; :func:`metrics.official_epochs`).
 
@@ -587,14 +572,14 @@ def optimistic(
     ``per_source`` (the same figures per source dataset when there are several; each
     source's clips at the epochs chosen for their subjects).
     """
-    labels = np.asarray(labels)
+    labels, num_classes = clips.labels, clips.num_classes
     acc_epoch, f1_epoch = {}, {}
     for f, s in enumerate(plan.subjects):
         preds = np.asarray(progress.folds[s].test_preds[:epochs], int)
         acc_epoch[s], f1_epoch[s] = metrics.official_epochs(
             labels[plan.test_mask[f]], preds, num_classes
         )
-    ya, pa, clips = pooled(progress, plan, labels, acc_epoch)
+    ya, pa, order = pooled(progress, plan, labels, acc_epoch)
     yf, pf, _ = pooled(progress, plan, labels, f1_epoch)  # the same clip order
 
     def figures(sel):
@@ -610,7 +595,7 @@ def optimistic(
         }
 
     overall = figures(np.ones(len(ya), bool))
-    src = np.asarray(sources)[clips]
+    src = clips.sources[order]
     per_source = {}
     if len(set(src.tolist())) > 1:
         per_source = {name: figures(src == name) for name in sorted(set(src.tolist()))}
@@ -627,14 +612,7 @@ def optimistic(
 
 
 def epoch_predictions(
-    progress: Progress,
-    plan: FoldPlan,
-    labels: np.ndarray,
-    ids: np.ndarray,
-    sources: np.ndarray,
-    num_classes: int,
-    epochs: int,
-    num_seeds: int = 1,
+    progress: Progress, plan: FoldPlan, clips: ClipTable, epochs: int, num_seeds: int = 1
 ) -> dict[str, np.ndarray]:
     """The arrays of ``epoch_predictions.npz``: every test clip (fold order, then clip
     order, as ``predictions.csv``), tested in the fold that leaves its subject out, after
@@ -646,12 +624,12 @@ def epoch_predictions(
       whose probabilities were not recorded: a run resumed from a checkpoint written
       before they were kept).
     """
-    labels = np.asarray(labels)
+    num_classes = clips.num_classes
     idx, subj = [], []
     for f, s in enumerate(plan.subjects):
-        clips = _test_clips(plan, f)
-        idx.extend(clips.tolist())
-        subj.extend([s] * len(clips))
+        test = _test_clips(plan, f)
+        idx.extend(test.tolist())
+        subj.extend([s] * len(test))
     seed_preds, seed_probs = [], []
     for k in range(num_seeds):
         preds, probs = [], []
@@ -667,10 +645,10 @@ def epoch_predictions(
         seed_probs.append(np.concatenate(probs, axis=1))
     idx = np.asarray(idx, int)
     return {
-        "id": np.asarray([str(x) for x in np.asarray(ids)[idx]], dtype=str),
+        "id": np.asarray([str(x) for x in clips.ids[idx]], dtype=str),
         "subject": np.asarray(subj, dtype=str),
-        "source": np.asarray([str(x) for x in np.asarray(sources)[idx]], dtype=str),
-        "label": labels[idx].astype(np.int32),
+        "source": np.asarray([str(x) for x in clips.sources[idx]], dtype=str),
+        "label": clips.labels[idx].astype(np.int32),
         "prediction": np.stack(seed_preds),
         "probability": np.stack(seed_probs),
     }
@@ -711,32 +689,26 @@ def metrics_lines(
 
 
 def prediction_rows(
-    progress: Progress,
-    plan: FoldPlan,
-    labels: np.ndarray,
-    ids: np.ndarray,
-    sources: np.ndarray,
-    class_names: Sequence[str],
-    eval_epoch: int | Mapping[str, int],
+    progress: Progress, plan: FoldPlan, clips: ClipTable, eval_epoch: int | Mapping[str, int]
 ) -> list[dict[str, Any]]:
     """One row per test clip (fold order, then clip order) with its label and its fold's
     prediction (the first seed's) at ``eval_epoch`` (1-based; or per test subject, as
     results.json's ``selected_epoch_per_subject``); keys are ``PREDICTION_COLUMNS``."""
-    rows = []
+    rows, names = [], clips.class_names
     for f, s in enumerate(plan.subjects):
         e = eval_epoch[s] if isinstance(eval_epoch, Mapping) else eval_epoch
         preds = progress.folds[s].test_preds[e - 1]
         for i, pr in zip(_test_clips(plan, f), preds, strict=True):
-            lab = int(labels[i])
+            lab = int(clips.labels[i])
             rows.append(
                 {
-                    "id": str(ids[i]),
+                    "id": str(clips.ids[i]),
                     "subject": s,
-                    "source": str(sources[i]),
+                    "source": str(clips.sources[i]),
                     "label": lab,
                     "prediction": int(pr),
-                    "label_name": class_names[lab],
-                    "prediction_name": class_names[int(pr)],
+                    "label_name": names[lab],
+                    "prediction_name": names[int(pr)],
                 }
             )
     return rows

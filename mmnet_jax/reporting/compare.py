@@ -28,6 +28,7 @@ from etils import epath
 from mmnet_jax import cli
 from mmnet_jax import workdir as workdir_files
 from mmnet_jax.evaluation import metrics
+from mmnet_jax.reporting import tables
 
 FORMATS = ("markdown", "csv", "latex")
 OPTIMISTIC_NOTE = (
@@ -244,11 +245,7 @@ LEGEND = (
 
 
 def markdown(rows: list[dict], pairs: list[dict]) -> str:
-    def table(header, body):
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |" for cells in body]
-        return lines
-
+    table = tables.table
     lines = table(HEADER, [_cells(d, "±") for d in rows])
     lines += ["", f"{LEGEND}; * {OPTIMISTIC_NOTE}."]
     if pairs:

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from mmnet_jax.evaluation import metrics
+from mmnet_jax.reporting import tables
 from mmnet_jax.reporting.figures import (
     CONFUSION_PNG,
     CURVES_PNG,
@@ -59,16 +60,9 @@ def _f4(x: float) -> str:
     return f"{float(x):.4f}"
 
 
-def _cell(x: Any) -> str:
-    return str(x).replace("|", "\\|").replace("\n", " ")
-
-
 def _table(header: list[str], rows: list[list[Any]], align: str | None = None) -> list[str]:
-    align = align or "l" + "r" * (len(header) - 1)
-    sep = ["---:" if a == "r" else "---" for a in align]
-    out = ["| " + " | ".join(_cell(h) for h in header) + " |", "| " + " | ".join(sep) + " |"]
-    out += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
-    return out
+    """A report table: numbers (every column but the first) right-aligned by default."""
+    return tables.table(header, rows, align or "l" + "r" * (len(header) - 1))
 
 
 def _duration(seconds: float | None) -> str:

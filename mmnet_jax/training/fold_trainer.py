@@ -42,7 +42,7 @@ from flax import nnx, struct
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from mmnet_jax.data import augment
+from mmnet_jax.data import augment, flow_inputs
 from mmnet_jax.models import layers as model_layers
 from mmnet_jax.models import registry
 from mmnet_jax.training import folds, recipe
@@ -66,6 +66,7 @@ INIT_PRNG_IMPL = "rbg"
 ALL_SUBJECTS = -1
 SCHEDULES = ("per_fold", "wrapped")
 FOLD_LOOPS = ("vmap", "map")
+OPTIMIZERS = ("adamw", "adam")
 
 
 class FoldState(struct.PyTreeNode):
@@ -98,9 +99,18 @@ class TrainSettings:
     # "per_fold" (official: each fold its own ceil(n_train / B) steps, last batch smaller)
     # or "wrapped" (every fold the group's steps of full batches); see the module docstring.
     schedule: str = "per_fold"
+    # "adamw" (PyTorch's AdamW: decoupled weight decay; MMNet's recipe) or "adam"
+    # (PyTorch's Adam: weight_decay as an L2 term added to the gradient; the flow
+    # baselines' recipes).
+    optimizer: str = "adamw"
+    # Each epoch in a new random order (False: the training clips in clip order, as a
+    # PyTorch DataLoader without shuffle=True, which the STSTNet and HTNet scripts use).
+    shuffle: bool = True
 
     def __post_init__(self):
         # Each value checked here, where it is defined: the message names the field.
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         for name in ("epochs", "batch_size", "steps_per_epoch", "eval_chunk"):
@@ -156,34 +166,37 @@ def lr_schedule(s: TrainSettings, steps_per_epoch: int | jax.Array | None = None
 def make_optimizer(
     s: TrainSettings, steps_per_epoch: int | jax.Array | None = None
 ) -> optax.GradientTransformation:
-    """AdamW with the official schedule (``lr_schedule``). The optimiser state does not
-    depend on ``steps_per_epoch``: states made with one serve optimisers of another."""
+    """``s.optimizer`` (AdamW or Adam, as PyTorch's) with the official schedule
+    (``lr_schedule``). The optimiser state does not depend on ``steps_per_epoch``: states
+    made with one serve optimisers of another."""
+    schedule = lr_schedule(s, steps_per_epoch)
+    if s.optimizer == "adam":  # torch.optim.Adam: L2 decay enters the moments
+        return optax.chain(
+            optax.add_decayed_weights(s.weight_decay),
+            optax.scale_by_adam(b1=s.b1, b2=s.b2, eps=s.eps),
+            optax.scale_by_learning_rate(schedule),
+        )
     # Like PyTorch's AdamW, decay every parameter (biases and norm scales too).
-    return optax.adamw(
-        lr_schedule(s, steps_per_epoch), b1=s.b1, b2=s.b2, eps=s.eps, weight_decay=s.weight_decay
-    )
+    return optax.adamw(schedule, b1=s.b1, b2=s.b2, eps=s.eps, weight_decay=s.weight_decay)
 
 
-def train_step(
-    graphdef, tx, params, rest, opt_state, onset, apex, labels, mask=None, inputs=("onset", "apex")
-):
+def train_step(graphdef, tx, params, rest, opt_state, xs, labels, mask=None):
     """One optimiser step of one model: ``(params, rest, opt_state, loss, grad_norm)``.
 
     ``graphdef`` is the model's training-mode graph (``nnx.split(model, nnx.Param, ...)``),
-    ``onset``/``apex`` normalised NHWC float32 batches, ``labels`` (B,) int32. ``rest``
+    ``xs`` the model's inputs in its order (``ModelSpec.inputs``: e.g. the normalised
+    NHWC float32 onset and apex batches), ``labels`` (B,) int32. ``rest``
     (BatchNorm statistics, drop-path streams) goes in as an argument, not a closure, so
     that its Variables belong to the gradient's trace, where BatchNorm updates them.
     ``mask`` (B,) bool, optional: the samples that count; the loss is their mean and
     BatchNorm's statistics are theirs (a smaller batch padded to B). It must hold at
-    least one True (a step without samples is the caller's to skip). ``inputs``: the
-    frames the model takes (``ModelSpec.inputs``), in its order.
+    least one True (a step without samples is the caller's to skip).
     """
-    frames = {"onset": onset, "apex": apex}
 
     def loss_fn(p, r):
         model = nnx.merge(graphdef, p, r, copy=True)
         with model_layers.sample_mask(mask):
-            logits = model(*(frames[name] for name in inputs))
+            logits = model(*xs)
         ce = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
         if mask is None:
             loss = ce.mean()
@@ -199,16 +212,20 @@ def train_step(
     return params, new_rest, opt_state, loss, optax.tree.norm(grads)
 
 
-def fold_epoch_plan(key: jax.Array, mask: jax.Array, *, steps: int, batch: int, wrapped: bool):
+def fold_epoch_plan(
+    key: jax.Array, mask: jax.Array, *, steps: int, batch: int, wrapped: bool, shuffle: bool = True
+):
     """One fold's epoch from its key data (2,) and training mask (N,): ``(next key data,
     batches (steps, B) clip indices, valid (steps, B), step keys (steps,), the fold's own
-    step count)``. A uniform shuffle of its training clips; ``wrapped`` goes round them
-    again to fill every step, else each clip once and the rest masked."""
+    step count)``. A uniform shuffle of its training clips (``shuffle`` False: clip
+    order); ``wrapped`` goes round them again to fill every step, else each clip once and
+    the rest masked."""
     n = mask.shape[0]
     key = jax.random.wrap_key_data(key, impl=PRNG_IMPL)
     k_next, k_order, k_aug = jax.random.split(key, 3)
     # A uniform shuffle of this fold's clips (its training clips first).
-    order = jnp.argsort(jnp.where(mask, jax.random.uniform(k_order, (n,)), 2.0))
+    rank = jax.random.uniform(k_order, (n,)) if shuffle else jnp.arange(n) / n
+    order = jnp.argsort(jnp.where(mask, rank, 2.0))
     count = mask.sum()
     pos = jnp.arange(steps * batch)
     if wrapped:  # round the fold's own order again to fill every step
@@ -268,12 +285,14 @@ class FoldTrainer:
         self.graphdef_eval = nnx.split(abstract, nnx.Param, ...)[0]
         self.fold_sharding = NamedSharding(mesh, P(FOLD_AXIS))
         self.replicated = NamedSharding(mesh, P())
-        self.device_data = {
-            "onset": self._replicate(data.onset_frames),
-            "apex": self._replicate(data.apex_frames),
-            "jitter": self._replicate(data.jitter),
-            "labels": self._replicate(data.labels),
-        }
+        # On the devices: only what the model's inputs are made from.
+        self.device_data = {"labels": self._replicate(data.labels)}
+        if {"onset", "apex"} & set(self.spec.inputs):
+            self.device_data["onset"] = self._replicate(data.onset_frames)
+            self.device_data["apex"] = self._replicate(data.apex_frames)
+            self.device_data["jitter"] = self._replicate(data.jitter)
+        if "flow" in self.spec.inputs:
+            self.device_data["flow"] = self._replicate(data.flow)
         self._compiled: dict[str, Any] = {}
         # Seconds spent compiling each epoch program this trainer built, in order (one
         # entry per compilation, none for a cached program); ``compile_seconds`` is the
@@ -410,6 +429,7 @@ class FoldTrainer:
             steps=steps,
             batch=self.s.batch_size,
             wrapped=self.s.schedule == "wrapped",
+            shuffle=self.s.shuffle,
         )
         next_keys, batches, valid, step_keys, fold_steps = jax.vmap(plan)(state.key, train_mask)
         xs = (
@@ -444,33 +464,50 @@ class FoldTrainer:
         """One fold's step: its augmented batch and one optimiser step; under the
         per-fold schedule a step past the fold's own count changes nothing."""
         params, rest, opt_state, key, idx, mask, own_steps, step = args
-        onset, apex = augment.training_batch(
-            key, data["onset"], data["apex"], data["jitter"], idx, self.s.augment
-        )
-        labels, inputs = data["labels"][idx], self.spec.inputs
+        xs = self.training_inputs(key, data, idx)
+        labels = data["labels"][idx]
         if self.s.schedule == "wrapped":
-            return train_step(
-                self.graphdef_train, self.tx, params, rest, opt_state, onset, apex, labels,
-                inputs=inputs,
-            )  # fmt: skip
+            return train_step(self.graphdef_train, self.tx, params, rest, opt_state, xs, labels)
         # The fold's own schedule: its epoch is its own number of steps.
         tx = make_optimizer(self.s, own_steps)
-        out = train_step(
-            self.graphdef_train, tx, params, rest, opt_state, onset, apex, labels, mask, inputs
-        )
+        out = train_step(self.graphdef_train, tx, params, rest, opt_state, xs, labels, mask)
         # Past the fold's own steps nothing changes: state kept, loss and norm 0.
         active = step < own_steps
         new = jax.tree.map(lambda a, o: jnp.where(active, a, o), out[:3], args[:3])
         zero = jnp.zeros((), jnp.float32)
         return (*new, jnp.where(active, out[3], zero), jnp.where(active, out[4], zero))
 
+    def training_inputs(self, key: jax.Array, data: dict, idx: jax.Array) -> tuple:
+        """The model's augmented inputs (``ModelSpec.inputs``, in its order) for clips
+        ``idx``: frames through :func:`augment.training_batch`, flow through
+        :func:`flow_inputs.training_batch` (flipped as ``augment.flip`` says)."""
+        made = {}
+        if "onset" in data:  # the step's key as it is: the frame models' draws unchanged
+            made["onset"], made["apex"] = augment.training_batch(
+                key, data["onset"], data["apex"], data["jitter"], idx, self.s.augment
+            )
+        if "flow" in data:
+            k_flow = jax.random.fold_in(key, 1)
+            made["flow"] = flow_inputs.training_batch(
+                k_flow, data["flow"], idx, self.s.augment.flip
+            )
+        return self.spec.pick(**made)
+
+    def eval_inputs(self, data: dict, idx: jax.Array) -> tuple:
+        """The model's test-time inputs for clips ``idx`` (no augmentation)."""
+        made = {}
+        if "onset" in data:
+            made["onset"], made["apex"] = augment.eval_batch(data["onset"], data["apex"], idx)
+        if "flow" in data:
+            made["flow"] = flow_inputs.eval_batch(data["flow"], idx)
+        return self.spec.pick(**made)
+
     def _evaluate(self, state: FoldState, test_idx: jax.Array, data: dict):
         def fold_eval(params, rest, idx):
             model = nnx.merge(self.graphdef_eval, params, rest)
 
             def chunk(_, ix):
-                onset, apex = augment.eval_batch(data["onset"], data["apex"], ix)
-                return None, model(*self.spec.pick(onset=onset, apex=apex))
+                return None, model(*self.eval_inputs(data, ix))
 
             _, logits = jax.lax.scan(chunk, None, idx)
             return logits.reshape(-1, logits.shape[-1])

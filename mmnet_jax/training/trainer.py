@@ -26,9 +26,9 @@ import jax
 import numpy as np
 
 from mmnet_jax import workdir as workdir_files
-from mmnet_jax.data import augment
 from mmnet_jax.data import records as data_lib
 from mmnet_jax.evaluation import results
+from mmnet_jax.evaluation.clips import ClipTable
 from mmnet_jax.models import registry
 from mmnet_jax.training import checkpoints as run_checkpoints
 from mmnet_jax.training import distributed, folds, hugepages, tensorboard
@@ -36,11 +36,10 @@ from mmnet_jax.training.fold_trainer import (
     ALL_SUBJECTS,
     FoldTrainer,
     TrainSettings,
-    default_conv_impl,
-    default_fold_loop,
     make_mesh,
     to_host,
 )
+from mmnet_jax.training.settings import RunConfigError, RunSettings
 
 if typing.TYPE_CHECKING:  # annotations only: any config with ConfigDict-style access works
     import ml_collections
@@ -66,11 +65,13 @@ _ADDED_FIELDS = {
     "run_config.eval.validation_subjects": 2,
     "run_config.model.name": "mmnet",
     "model": "mmnet",
+    "run_config.train.optimizer": "adamw",
+    "run_config.train.shuffle": True,
+    "train_settings.optimizer": "adamw",
+    "train_settings.shuffle": True,
+    "run_config.data.flow_size": 28,
+    "run_config.data.prepared_flow_size": 0,
 }
-
-
-class RunConfigError(ValueError):
-    """The config or workdir cannot make a run (a user error: train.py prints one line)."""
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -81,161 +82,17 @@ class FoldGroupTooLarge(MemoryError):
     """The fold group does not fit in device memory."""
 
 
-# --- configuration -------------------------------------------------------------------
-_T = typing.TypeVar("_T")
-
-
-def _coerce(value: Any, kind: Any) -> Any:
-    if kind in (int, float, str):
-        return kind(value)
-    if kind is bool:
-        if isinstance(value, str):  # a ConfigDict field may hold "false"
-            return value.strip().lower() in ("1", "true", "yes")
-        return bool(value)
-    if typing.get_origin(kind) is tuple:
-        return tuple(value)
-    return value
-
-
-def from_config(cls: type[_T], section: ml_collections.ConfigDict, where: str, **given) -> _T:
-    """The dataclass ``cls`` built from a config section whose keys are its fields.
-
-    Each field takes ``given[name]`` if given, else ``section[name]`` coerced to the
-    field's type, else the field's default.
-
-    Args:
-      cls: a dataclass (``MMNetConfig``, ``TrainSettings``, ``AugmentConfig``).
-      section: the ConfigDict (or dict) section, e.g. ``config.train``.
-      where: the section's dotted name, for messages (``"config.train"``).
-      given: values for fields that do not come from the section.
-
-    Raises:
-      RunConfigError: the section has a key that is not a field, a field without a
-        default is missing, a value does not convert to its field's type, or the
-        dataclass refuses a value (e.g. an unknown choice).
-    """
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls)
-    keys = set(section.keys())
-    unknown = sorted(keys - set(fields) - set(given))
-    if unknown:
-        raise RunConfigError(
-            f"{where}.{unknown[0]} is not a field of {cls.__name__}; known: {sorted(fields)}"
-        )
-    values = {}
-    for name, f in fields.items():
-        if name in given:
-            values[name] = given[name]
-        elif name in keys:
-            try:
-                values[name] = _coerce(section[name], hints[name])
-            except (TypeError, ValueError) as e:
-                raise RunConfigError(f"{where}.{name}={section[name]!r}: {e}") from None
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise RunConfigError(f"{where}.{name} is missing ({cls.__name__} needs it)")
-    try:
-        return cls(**values)
-    except ValueError as e:  # the dataclass's own check of a value (e.g. a choice)
-        raise RunConfigError(f"{where}: {e}") from None
-
-
-def model_config(
-    config: ml_collections.ConfigDict,
-    num_classes: int,
-    image_size: int,
-    platform: str | None = None,
-) -> Any:
-    """The hyperparameters of ``config.model`` (its ``name``, default ``"mmnet"``, picks
-    the model of the registry) for data of these classes and size; an ``"auto"``
-    conv_impl is resolved for ``platform`` (None: this process's backend).
-
-    Raises:
-      RunConfigError: an unknown model, a head narrower than the data's classes, or a
-        field the model's config does not have.
-    """
-    m = config.model
-    name = str(m.get("name", "mmnet"))
-    try:
-        spec = registry.get(name)
-    except ValueError as e:
-        raise RunConfigError(f"config.model.name: {e}") from None
-    given = {"num_classes": num_classes, "image_size": image_size, "name": None}
-    if "conv_impl" in {f.name for f in dataclasses.fields(spec.config_class)}:
-        impl = m.get("conv_impl", "auto")
-        given["conv_impl"] = default_conv_impl(platform) if impl == "auto" else str(impl)
-    # head_classes (not a config field): a head wider than the data's classes, as the
-    # official 3-class script's 5-way head; 0 (or absent): one output per class.
-    head = int(m.get("head_classes", 0) or 0)
-    if head and head < num_classes:
-        raise RunConfigError(
-            f"config.model.head_classes={head} is fewer than the data's {num_classes} classes"
-        )
-    given.update(num_classes=max(head, num_classes), head_classes=None)  # consumed here
-    return from_config(spec.config_class, m, "config.model", **given)
-
-
-def train_settings(
-    config: ml_collections.ConfigDict, steps_per_epoch: int, platform: str | None = None
-) -> TrainSettings:
-    """The ``TrainSettings`` of ``config.train`` (with ``config.augment``, ``eval.chunk``
-    and ``folds.loop``) for ``steps_per_epoch`` steps per epoch, an ``"auto"`` fold loop
-    resolved for ``platform`` (None: this process's backend)."""
-    fold_loop = config.folds.loop
-    if fold_loop == "auto":
-        fold_loop = default_fold_loop(platform)
-    return from_config(
-        TrainSettings,
-        config.train,
-        "config.train",
-        steps_per_epoch=steps_per_epoch,
-        eval_chunk=int(config.eval.chunk),
-        augment=from_config(augment.AugmentConfig, config.augment, "config.augment"),
-        fold_loop=fold_loop,
-    )
-
-
-def run_replicas(
-    config: ml_collections.ConfigDict, plan: folds.FoldPlan, subject_of_clip: np.ndarray
-) -> folds.Replicas:
-    """The (seed, fold) replicas a config asks for: seeds ``seed .. seed+num_seeds-1``
-    (``num_seeds``, default 1) and, under ``eval.select="validation"``,
-    ``eval.validation_subjects`` validation subjects per replica.
-
-    Raises:
-      RunConfigError: an unknown ``eval.select``, a bad ``num_seeds``, seeds outside
-        int32, or too many validation subjects for the data.
-    """
-    select = str(config.eval.get("select", "last"))
-    if select not in results.SELECT_RULES:
-        raise RunConfigError(
-            f"config.eval.select={select!r}: want one of {', '.join(results.SELECT_RULES)}"
-        )
-    num_seeds, seed = int(config.get("num_seeds", 1)), int(config.seed)
-    if num_seeds < 1:
-        raise RunConfigError(f"config.num_seeds={num_seeds}: want 1 or more")
-    if not -(2**31) <= seed <= seed + num_seeds - 1 < 2**31:
-        raise RunConfigError(f"config.seed={seed}: the seeds must fit in int32")
-    k = int(config.eval.get("validation_subjects", 2)) if select == "validation" else 0
-    if select == "validation" and k < 1:
-        raise RunConfigError(f"config.eval.validation_subjects={k}: want 1 or more")
-    try:
-        return folds.make_replicas(plan, subject_of_clip, seed, num_seeds, k)
-    except ValueError as e:
-        raise RunConfigError(f"config.eval.validation_subjects={k}: {e}") from None
-
-
 def resolved_config(
-    config: ml_collections.ConfigDict,
+    run_settings: RunSettings,
     model_cfg: Any,
     settings: TrainSettings,
     data: data_lib.ClipArrays,
     plan: folds.FoldPlan,
-    eval_epoch: int,
 ) -> dict:
     """The dict of ``config.json``: the run config and what it resolved to on this data
     (a later run on the same workdir must resolve to the same)."""
     return {
-        "run_config": config.to_dict(),
+        "run_config": run_settings.run_config,
         **registry.describe(model_cfg),
         "train_settings": {k: v for k, v in dataclasses.asdict(settings).items() if k != "augment"}
         | {"augment": dataclasses.asdict(settings.augment)},
@@ -245,8 +102,20 @@ def resolved_config(
             "class_names": data.class_names,
             "class_counts": data.class_counts(),
             "subjects": list(plan.subjects),
+            **_flow_record(model_cfg, data),
         },
-        "eval_epoch": eval_epoch,
+        "eval_epoch": run_settings.eval_epoch,
+    }
+
+
+def _flow_record(model_cfg: Any, data: data_lib.ClipArrays) -> dict:
+    """For a model that reads flow: the flow's size and the frame size it was computed at
+    (None: the records' own flow), which prediction computes flow at again."""
+    if "flow" not in registry.of_config(model_cfg).inputs:
+        return {}
+    return {
+        "flow_size": int(data.flow.shape[1]),
+        "flow_frame_size": data.image_size if data.has_frames else None,
     }
 
 
@@ -438,50 +307,47 @@ class Run:
 
     _tensorboard: tensorboard.RunWriter | None = None  # process 0's, while it trains
 
-    def __init__(self, config: ml_collections.ConfigDict, workdir: str | os.PathLike):
-        self.config = config
+    def __init__(self, run_settings: RunSettings, workdir: str | os.PathLike):
+        self.run_settings = rs = run_settings
         self.workdir = run_checkpoints.absolute(workdir)
         if self.workdir.exists() and not self.workdir.is_dir():
             raise RunConfigError(f"--workdir {self.workdir} is a file, not a directory")
         self.primary = jax.process_index() == 0
         self.t0 = time.time()
-        self.epochs = int(config.train.epochs)
-        if self.epochs < 1:  # before eval.epoch, which is checked against it
-            raise RunConfigError(f"config.train.epochs={self.epochs}: want 1 or more")
-        if int(config.folds.group_size) < 0:
-            raise RunConfigError(
-                f"config.folds.group_size={config.folds.group_size}: want 0 (as many folds "
-                "as fit in device memory) or more"
-            )
-        self.eval_epoch = int(config.eval.epoch) if int(config.eval.epoch) > 0 else self.epochs
-        if not 1 <= self.eval_epoch <= self.epochs:
-            raise RunConfigError(
-                f"config.eval.epoch={config.eval.epoch} is outside 1..{self.epochs} "
-                f"(train.epochs={self.epochs}; -1 means the last epoch)"
-            )
-        self.data = distributed.load_data(data_lib.load, config.data, (data_lib.DatasetError,))
-        self.model_config = model_config(config, len(self.data.class_names), self.data.image_size)
+        self.epochs, self.eval_epoch = rs.epochs, rs.eval_epoch
+        self.data = distributed.load_data(data_lib.load, rs.data, (data_lib.DatasetError,))
+        inputs = registry.get(rs.model_name).inputs
+        if "flow" in inputs:  # the records' flow, or TV-L1 flow of the labelled frames
+            try:
+                self.data = self.data.with_flow(rs.flow_size, progress=rs.progress_bar)
+            except data_lib.DatasetError as e:
+                raise RunConfigError(str(e)) from None
+        self.clips = ClipTable.of(self.data)  # what the results know of the clips
         try:
-            only = folds.resolve_only(config.folds.only, self.data.subjects)
+            size = self.data.input_size(inputs)
+        except data_lib.DatasetError as e:
+            raise RunConfigError(str(e)) from None
+        self.model_config = rs.model_config(len(self.data.class_names), size)
+        try:
+            only = folds.resolve_only(rs.only, self.data.subjects)
             self.plan = folds.make_plan(self.data.subjects, only=only)
         except ValueError as e:
-            raise RunConfigError(f"config.folds.only={config.folds.only!r}: {e}") from None
+            raise RunConfigError(f"config.folds.only={rs.only!r}: {e}") from None
         self.mesh = make_mesh()
-        b = int(config.train.batch_size)
-        self.replicas = run_replicas(config, self.plan, self.data.subjects)
+        b = rs.train.batch_size
+        self.replicas = rs.replicas(self.plan, self.data.subjects)
         # Steps per epoch come from the plan's training sets (before validation subjects
         # are held out), so they depend neither on the seeds nor on the subjects drawn.
-        self.settings = train_settings(config, self.plan.steps_per_epoch(b))
+        self.settings = rs.train_settings(self.plan.steps_per_epoch(b))
         # The all-subjects model takes its own steps, so it sees each clip every epoch.
         self.all_subjects_steps = math.ceil(len(self.data) / b)
-        self.resolved = resolved_config(
-            config, self.model_config, self.settings, self.data, self.plan, self.eval_epoch
-        )
+        self.resolved = resolved_config(rs, self.model_config, self.settings, self.data, self.plan)
         # Fold groups: those of this workdir's checkpoints (a resumed run keeps them), else
         # of folds.group_size, 0: the largest that fits the device memory.
-        self.memory_limit = _device_memory_bytes(float(config.folds.get("device_memory_gb", 0)))
+        self.memory_limit = _device_memory_bytes(rs.device_memory_gb)
         self._trainer: FoldTrainer | None = None  # made once (the data goes on device)
         self._probed: dict[int, float] = {}  # group size -> seconds its epoch compiled in
+        self._check_workdir()  # before the memory probe compiles anything
         self.groups = self._fold_groups()
         n, f = len(self.plan.subjects), len(set(self.data.subjects.tolist()))
         log.info(
@@ -489,7 +355,7 @@ class Run:
             n,
             ", ".join(self.plan.subjects) if n <= 8 else f"{self.plan.subjects[0]} ...",
             f,
-            ", then the all-subjects model (final_model)" if config.final_model else "",
+            ", then the all-subjects model (final_model)" if rs.final_model else "",
             len(self.groups),
         )
 
@@ -501,7 +367,7 @@ class Run:
                 self.settings,
                 self.data,
                 self.plan,
-                self.config.seed,
+                self.run_settings.seed,
                 self.mesh,
                 replicas=self.replicas,
             )
@@ -515,8 +381,8 @@ class Run:
         has another step count, so another program. Every process takes the same (the
         smallest, should their device memory differ)."""
         num, count = self.mesh.size, self.replicas.num_replicas
-        size = int(self.config.folds.group_size)
-        tail = [[ALL_SUBJECTS] * num] if self.config.final_model else []
+        size = self.run_settings.group_size
+        tail = [[ALL_SUBJECTS] * num] if self.run_settings.final_model else []
         saved = run_checkpoints.saved_groups(self.workdir)
         groups = None
         if saved and len(saved) > len(tail) and saved[len(saved) - len(tail) :] == tail:
@@ -577,9 +443,10 @@ class Run:
         return size
 
     # --- workdir ---------------------------------------------------------------------
-    def _prepare_workdir(self) -> None:
+    def _check_workdir(self) -> None:
+        """Refuses a workdir that holds a run of another config (process 0 reads, every
+        process stops)."""
         cfg_file = self.workdir / workdir_files.CONFIG
-        # Process 0 checks and writes; every process stops if the check fails.
         with distributed.same_outcome("workdir", (RunConfigError,)):
             if self.primary and cfg_file.exists():
                 old = json.loads(cfg_file.read_text())
@@ -589,9 +456,13 @@ class Run:
                         f"{self.workdir} holds a run of another config ({'; '.join(diffs)}); "
                         "refusing to mix them: use a new --workdir"
                     )
-            if self.primary:
-                self.workdir.mkdir(parents=True, exist_ok=True)
-                cfg_file.write_text(json.dumps(self.resolved, indent=2, sort_keys=True))
+
+    def _prepare_workdir(self) -> None:
+        """Writes the resolved config (process 0; checked in ``__init__``)."""
+        if self.primary:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            cfg_file = self.workdir / workdir_files.CONFIG
+            cfg_file.write_text(json.dumps(self.resolved, indent=2, sort_keys=True))
 
     def _final_model_missing(self, progress: results.Progress) -> bool:
         group = progress.groups[progress.group]
@@ -601,7 +472,7 @@ class Run:
     def run(self) -> dict:
         self._prepare_workdir()
         ckpts = run_checkpoints.RunCheckpoints(
-            self.workdir, int(self.config.checkpoint.keep), self.epochs
+            self.workdir, self.run_settings.checkpoint_keep, self.epochs
         )
         progress = results.Progress(groups=self.groups, epochs=self.epochs)
         step = ckpts.latest_step()
@@ -644,13 +515,10 @@ class Run:
         summary = results.summarize(
             progress,
             self.plan,
-            self.data.labels,
-            self.data.sources,
-            self.data.class_names,
+            self.clips,
             eval_epoch=self.eval_epoch,
             epochs=self.epochs,
-            dataset=self.data.dataset,
-            seed=int(self.config.seed),
+            seed=self.run_settings.seed,
             replicas=self.replicas,
         )
         if self.primary:
@@ -661,10 +529,10 @@ class Run:
         """Train the groups from ``progress.group`` on; returns the compile times."""
         total = len(self.groups) * self.epochs
         done = progress.group * self.epochs + progress.epoch
-        bar = _progress_bar(total, done, enabled=self.primary and bool(self.config.progress_bar))
+        bar = _progress_bar(total, done, enabled=self.primary and self.run_settings.progress_bar)
         fold_trainer = self._folds_trainer()
         trainers = {"folds": fold_trainer}
-        if self.config.final_model:
+        if self.run_settings.final_model:
             trainers["all"] = fold_trainer.with_steps(self.all_subjects_steps)
         try:
             with _Interrupt() as interrupt:
@@ -729,7 +597,7 @@ class Run:
                 acc = results.epoch_accuracy(progress, self.plan, self.data.labels, epoch)
                 own = [loss[g, : steps[0][g]].mean() for g in np.flatnonzero(real)]
                 bar.set_postfix(loss=f"{np.mean(own):.3f}", test_acc=f"{acc:.3f}")
-            every = int(self.config.checkpoint.every_epochs)
+            every = self.run_settings.checkpoint_every
             last = epoch + 1 == self.epochs
             stop = interrupt.poll()
             if last or stop or (every > 0 and (epoch + 1) % every == 0):
@@ -812,7 +680,11 @@ class Run:
             class_names=self.data.class_names
             + [f"unused_{i}" for i in range(len(self.data.class_names), model.config.num_classes)],
             source=f"trained on all {len(self.plan.subjects)} subjects of {self.data.dataset}",
-            extra={"epochs": self.epochs, "seed": int(self.config.seed)},
+            extra={
+                "epochs": self.epochs,
+                "seed": self.run_settings.seed,
+                **_flow_record(model.config, self.data),
+            },
         )
         log.info("saved the all-subjects model in %s", self.workdir / workdir_files.FINAL_MODEL)
 
@@ -852,24 +724,11 @@ class Run:
         wd = self.workdir
         (wd / workdir_files.RESULTS).write_text(json.dumps(summary, indent=2, sort_keys=True))
         rows = results.prediction_rows(
-            progress,
-            self.plan,
-            self.data.labels,
-            self.data.ids,
-            self.data.sources,
-            self.data.class_names,
-            summary["selected_epoch_per_subject"],
+            progress, self.plan, self.clips, summary["selected_epoch_per_subject"]
         )
         (wd / workdir_files.PREDICTIONS).write_text(results.predictions_csv(rows))
         arrays = results.epoch_predictions(
-            progress,
-            self.plan,
-            self.data.labels,
-            self.data.ids,
-            self.data.sources,
-            len(self.data.class_names),
-            self.epochs,
-            len(self.replicas.seeds),
+            progress, self.plan, self.clips, self.epochs, len(self.replicas.seeds)
         )
         (wd / workdir_files.EPOCH_PREDICTIONS).write_bytes(results.npz_bytes(arrays))
         self._write_metrics(progress)
@@ -899,6 +758,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     if config.get("distributed", False):
         distributed.initialize(distributed.timeout_of(config))
         distributed.check_same_config(config.to_dict())
-    summary = Run(config, workdir).run()
+    run_settings = RunSettings.from_config(config)  # the config is read here, once
+    summary = Run(run_settings, workdir).run()
     distributed.finish()
     return summary

@@ -8,10 +8,10 @@ Two backends:
   ``landmarks=68`` selects the 68-point model the same package ships (the iBUG 300-W
   layout many micro-expression papers used; its training data excludes commercial use).
 - ``"haar"`` (the fallback, always there): OpenCV's frontal-face Haar cascade and its eye
-  cascade (``cv2.data.haarcascades``, shipped by opencv-python-headless 4.x). Landmarks
-  are the two eye centres; when the eye cascade does not find one eye on each side of the
-  face box, the face is returned with eye positions guessed from the box and roll 0
-  (``Face.method`` says ``haar-box``).
+  cascade (``cv2.data.haarcascades``, shipped by the OpenCV 4.x wheels such as
+  opencv-contrib-python-headless). Landmarks are the two eye centres; when the eye
+  cascade does not find one eye on each side of the face box, the face is returned with
+  eye positions guessed from the box and roll 0 (``Face.method`` says ``haar-box``).
 
 ``backend="auto"`` (the default) uses dlib when the extra is installed, else Haar. The
 docs/faces.md ("Faces") compares them on real photographs.
@@ -167,8 +167,8 @@ def _cascade(name: str) -> cv2.CascadeClassifier:
     cascade = cv2.CascadeClassifier(path) if os.path.exists(path) else None
     if cascade is None or cascade.empty():
         raise BackendUnavailable(
-            f"no {name} in cv2.data.haarcascades (opencv-python-headless 4.x ships it, 5.x "
-            "does not); install the faces extra for the dlib backend"
+            f"no {name} in cv2.data.haarcascades (the opencv 4.x wheels ship it, "
+            "5.x does not); install the faces extra for the dlib backend"
         )
     return cascade
 

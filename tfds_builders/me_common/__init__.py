@@ -19,7 +19,8 @@ column names, subject and folder naming); this package does the rest:
    clip made from its onset frame (``face_align``: :mod:`mmnet_jax.vision.faces` landmarks,
    eyes levelled, square crop; else the plain Haar box), apex spotting
    (:mod:`mmnet_jax.vision.spot`) for a clip without an apex annotation when the config asks,
-   resize to the config's square ``image_size``;
+   resize to the config's square ``image_size``; with ``flow_size``, the onset-to-apex
+   optical flow of the face crops (:mod:`mmnet_jax.vision.flow`);
 5. ``report``: write the build report (:class:`BuildReport`): ``build_report.json`` in
    the builder's ``data_dir`` version folder, with counts by outcome and reason and the
    clips per reason.
@@ -52,6 +53,7 @@ from tfds_builders.me_common.checks import (
     ESTIMATED,
     EXCLUDED,
     EXCLUDED_BY_CLASS_MAP,
+    FLOW_FAILED,
     FOLDER_NOT_FOUND,
     KEPT,
     MISSING_FRAMES,
@@ -75,6 +77,7 @@ from tfds_builders.me_common.checks import (
 )
 from tfds_builders.me_common.config import (
     APEX_METHODS,
+    MIN_FLOW_SIZE,
     STRICT_ENV,
     MeConfig,
     derived_config,
@@ -93,9 +96,17 @@ from tfds_builders.me_common.files import (
     find_frame_root,
     find_sheet,
     list_dirs,
+    shallowest,
     walk_dirs,
 )
-from tfds_builders.me_common.frames import NoFaceError, crop, detect_face, load_record
+from tfds_builders.me_common.frames import (
+    FlowFailed,
+    NoFaceError,
+    clip_flow,
+    crop,
+    detect_face,
+    load_record,
+)
 from tfds_builders.me_common.report import (
     REPORT_FILENAME,
     BuildReport,
@@ -132,10 +143,13 @@ __all__ = [
     "ESTIMATED",
     "EXCLUDED",
     "EXCLUDED_BY_CLASS_MAP",
+    "FLOW_FAILED",
     "FOLDER_NOT_FOUND",
+    "FlowFailed",
     "FolderIndex",
     "IMAGE_SUFFIXES",
     "KEPT",
+    "MIN_FLOW_SIZE",
     "MISSING_FRAMES",
     "MeConfig",
     "NO_APEX_ANNOTATION",
@@ -160,6 +174,7 @@ __all__ = [
     "UNREADABLE_FRAME",
     "cell_text",
     "check_clip",
+    "clip_flow",
     "crop",
     "derived_config",
     "detect_face",
@@ -177,6 +192,7 @@ __all__ = [
     "normalize_emotion",
     "read_report",
     "read_sheet",
+    "shallowest",
     "sheet_clips",
     "subject_folder_names",
     "subject_number",
