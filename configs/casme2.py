@@ -49,6 +49,4 @@ def get_config(arg: str | None = None):
         config.model.head_classes = args.head
     else:
         raise ValueError(f"CASME II tasks have 5 or 3 classes, not {args.classes}")
-    if args.runlocal:
-        default.runlocal(config)
-    return config
+    return default.finish(config, args)

@@ -18,6 +18,4 @@ def get_config(arg: str | None = None):
     config = default.get_config()
     config.data.name = "casme3"
     config.data.builder_config = f"{args.classes}class"
-    if args.runlocal:
-        default.runlocal(config)
-    return config
+    return default.finish(config, args)

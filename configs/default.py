@@ -27,7 +27,27 @@ docs/training.md ("The official recipe") has the full table (3-class column incl
 
 Variants import this file and override a few fields (``casme2.py``, ``samm.py``, ...).
 Every variant takes ``runlocal`` (``--config configs/samm.py:runlocal``): see
-:func:`runlocal`.
+:func:`runlocal`; and ``model=NAME`` (``--config configs/megc2019.py:model=ststnet``),
+which trains that model of the registry with its official recipe on the same folds,
+seeds and epoch rule (:func:`use_model`; ``recipe.MODEL_RECIPES``):
+
+============  ===============================================================
+model         its official recipe (``config.train``, ``config.augment``)
+============  ===============================================================
+mmnet         as above (MMNet's ``CASME2_5.py``)
+ststnet       Adam 5e-5, batch 256 in clip order (no shuffle), 800 epochs,
+              plain cross-entropy, no augmentation (STSTNet ``main.py``)
+off_apexnet   Adam 1e-4 with L2 weight decay 1e-3, batch 32 shuffled, 3000
+              epochs, no augmentation (MEB's ``Config``)
+htnet         Adam 5e-5, batch 256 in clip order, 800 epochs, no augmentation
+              (HTNet ``main_HTNet.py``)
+============  ===============================================================
+
+The flow models read the onset-to-apex optical flow at ``config.data.flow_size`` (28):
+the records' (``mmnet prepare --flow 28``), or TV-L1 flow of the labelled frames
+computed when the data is loaded (docs/flow.md). Every model is scored at the
+pre-declared epoch (``eval.epoch``, -1: the last, as STSTNet's script does), or by
+validation subjects (``eval.select``); never on the test subject.
 
 The recipe's numbers (model, optimiser, schedule, augmentation, eval chunk) are written
 once, as typed defaults in ``mmnet_jax/training/recipe.py``; this file reads them there.
@@ -37,6 +57,7 @@ import dataclasses
 
 import ml_collections
 
+from mmnet_jax.models import registry
 from mmnet_jax.training import recipe
 
 
@@ -55,6 +76,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.data.image_size = 224  # model input; records are resized if stored otherwise
     config.data.prepared_image_size = 224  # the size the records were prepared at
     config.data.frames_per_side = 5  # stored temporal-jitter frames (builders' default)
+    # Flow models (model=ststnet|off_apexnet|htnet): the flow's size, and the --flow size
+    # the records were prepared with (0: records without flow: TV-L1 flow of the labelled
+    # frames is computed when the data is loaded; docs/flow.md).
+    config.data.flow_size = 28
+    config.data.prepared_flow_size = 0
     # Only for the synthetic_me set (generated on demand, no files needed):
     config.data.synthetic_seed = 0
     config.data.synthetic_subjects = 8
@@ -126,6 +152,35 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # Persistent XLA compilation cache shared by runs ("" to disable).
     config.compilation_cache_dir = "~/.cache/mmnet_jax/xla"
     config.report = True
+    return finish(config, args)
+
+
+def use_model(config: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:
+    """Train the registry model ``name`` with its official recipe
+    (``recipe.MODEL_RECIPES``): ``config.model`` becomes that model's hyperparameters
+    (its config's defaults), ``config.train`` and ``config.augment`` its recipe's. The
+    data and evaluation sections stay the dataset's (the same folds, seeds and epoch rule
+    for every model). ``"mmnet"`` leaves the config as it is."""
+    if name == "mmnet":
+        return config
+    if name not in recipe.MODEL_RECIPES:
+        raise ValueError(f"model={name!r}: known: {', '.join(sorted(recipe.MODEL_RECIPES))}")
+    spec = registry.get(name)
+    model = ml_collections.ConfigDict({"name": name})
+    for f in dataclasses.fields(spec.config_class):
+        if f.name not in ("num_classes", "image_size") and f.default is not dataclasses.MISSING:
+            model[f.name] = list(f.default) if isinstance(f.default, tuple) else f.default
+    config.model = model
+    r = recipe.MODEL_RECIPES[name]
+    config.train = ml_collections.ConfigDict(dataclasses.asdict(r.train))
+    config.augment = ml_collections.ConfigDict(dataclasses.asdict(r.augment))
+    return config
+
+
+def finish(config: ml_collections.ConfigDict, args: ml_collections.ConfigDict):
+    """The config arguments every config takes: ``model=NAME`` (:func:`use_model`), then
+    ``runlocal`` (:func:`runlocal`)."""
+    use_model(config, args.model)
     if args.runlocal:
         runlocal(config)
     return config
@@ -143,6 +198,7 @@ def runlocal(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 
 def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
     """``"classes=3,runlocal"`` -> ConfigDict(classes=3, runlocal=True), typed by defaults."""
+    defaults = {"model": "mmnet", **defaults}  # every config takes model=NAME
     out = ml_collections.ConfigDict(defaults)
     for item in filter(None, (arg or "").split(",")):
         key, _, value = item.partition("=")

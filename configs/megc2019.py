@@ -17,6 +17,4 @@ def get_config(arg: str | None = None):
     config = default.get_config()
     config.data.name = "megc2019"
     config.data.builder_config = "3class"
-    if args.runlocal:
-        default.runlocal(config)
-    return config
+    return default.finish(config, args)

@@ -32,6 +32,4 @@ def get_config(arg: str | None = None):
     config.augment.crop_padding = 2  # 15 px at 224 px, scaled to 32 px
     config.checkpoint.every_epochs = 5
     config.final_model = True
-    if args.runlocal:
-        default.runlocal(config)
-    return config
+    return default.finish(config, args)

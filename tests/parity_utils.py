@@ -10,8 +10,13 @@ import numpy as np
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 
 
+def _channel_param(name: str, shape: tuple, suffix: str) -> bool:
+    return name.endswith(suffix) and len(shape) == 4 and shape[0] == 1 and shape[2:] == (1, 1)
+
+
 def recipe_state_dict(manifest: list, seed: int) -> dict[str, np.ndarray]:
-    """The fixtures' weight recipe (fixtures/PARITY_README.md), drawn as float64."""
+    """The fixtures' weight recipe (fixtures/PARITY_README.md), drawn as float64. Numpy
+    only: the fixture generators (run with PyTorch) draw with it too."""
     rng = np.random.default_rng(seed)
     out = {}
     for name, shape in manifest:
@@ -26,6 +31,10 @@ def recipe_state_dict(manifest: list, seed: int) -> dict[str, np.ndarray]:
             v = 1.0 + rng.normal(0.0, 0.1, shape)
         elif len(shape) == 1:
             v = rng.normal(0.0, 0.05, shape)
+        elif _channel_param(name, shape, ".g"):  # HTNet's LayerNorm scale, (1, C, 1, 1)
+            v = 1.0 + rng.normal(0.0, 0.1, shape)
+        elif _channel_param(name, shape, ".b"):  # ... and shift
+            v = rng.normal(0.0, 0.05, shape)
         else:
             v = rng.normal(0.0, 1 / np.sqrt(np.prod(shape[1:])), shape)
         out[name] = v
@@ -36,6 +45,14 @@ def load_case(tag: str) -> tuple[list, dict[str, np.ndarray]]:
     """(manifest, arrays) of ``mmnet{tag}`` (tag '5' or '3')."""
     manifest = json.loads((FIXTURES / f"mmnet{tag}_manifest.json").read_text())
     with np.load(FIXTURES / f"mmnet{tag}_seed0.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    return manifest, arrays
+
+
+def load_fixture(name: str) -> tuple[list, dict[str, np.ndarray]]:
+    """(manifest, arrays) of ``<name>_manifest.json`` and ``<name>_seed0.npz``."""
+    manifest = json.loads((FIXTURES / f"{name}_manifest.json").read_text())
+    with np.load(FIXTURES / f"{name}_seed0.npz") as z:
         arrays = {k: z[k] for k in z.files}
     return manifest, arrays
 

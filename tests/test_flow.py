@@ -16,7 +16,7 @@ import scipy.ndimage as ndi
 from PIL import Image
 from skimage import data as skdata
 
-from benchmarks import flow_channels
+from benchmarks import flow_channels, flow_strain, flow_timing
 from mmnet_jax import commands
 from mmnet_jax.vision import flow
 
@@ -146,6 +146,15 @@ def test_channel_evidence_finds_the_layout():
     assert {n: swapped[n] for n in flow.CHANNELS} == {"u": 0, "v": 1, "strain": 2}
 
 
+def test_flow_benchmarks_run_tiny(capsys):
+    (row,) = flow_timing.measure([(40, 32)], repeats=1, out_size=8)
+    assert row["width"] == 40 and row["median_s"] > 0
+    assert flow_timing.main(["--sizes", "40x"]) == 2
+    assert "is not WxH" in capsys.readouterr().err
+    (row,) = flow_strain.compare(size=48, out_size=16, amplitude=1.5, sigmas=[6])
+    assert row["mae_resized"] < 0.05 and row["corr_resized"] > 0.5
+
+
 # ---------------------------------------------------------------------------------------
 # mmnet flow
 
@@ -216,3 +225,31 @@ def test_flow_command_without_contrib(pair, capsys, monkeypatch):
     assert commands.main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "opencv-contrib-python-headless" in err[0]
+
+
+# ---------------------------------------------------------------------------------------
+# The flow-aware flip of the flow models' inputs (mmnet_jax.data.flow_inputs.flip)
+
+
+def test_flip_is_the_flow_of_the_mirrored_frames():
+    import jax.numpy as jnp  # noqa: PLC0415 - JAX only here
+
+    from mmnet_jax.data import flow_inputs  # noqa: PLC0415
+
+    face = _face(64)
+    apex = _shifted(face, 0.7, 0.3)
+    raw = flow.features(face, apex)
+    # The flow of the mirrored frames is the flipped flow (TV-L1 is not exactly mirror
+    # symmetric: compare medians away from the border).
+    mirrored = flow.features(face[:, ::-1], apex[:, ::-1])
+    flipped = np.asarray(flow_inputs.flip(jnp.asarray(raw)))
+    inner = (slice(8, 56), slice(8, 56))
+    assert abs(np.median(flipped[inner][..., 0]) - np.median(mirrored[inner][..., 0])) < 0.05
+    assert abs(np.median(flipped[inner][..., 0]) + 0.7) < 0.1
+    assert np.array_equal(flipped[..., 1:], raw[:, ::-1, 1:])
+    # A release image (already min-max normalised) flips to the same model input as the
+    # raw flow it was made from: minmax(-minmax(u)) = minmax(-u).
+    released = jnp.asarray(flow.minmax(raw))
+    a = np.asarray(flow_inputs.field_image(flow_inputs.flip(released)))
+    b = np.asarray(flow_inputs.field_image(flow_inputs.flip(jnp.asarray(raw))))
+    assert np.allclose(a, b, atol=1e-3)

@@ -10,6 +10,7 @@ import sys
 import textwrap
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
@@ -20,7 +21,7 @@ from mmnet_jax.evaluation import results as results_lib
 from mmnet_jax.inference import model_dir
 from mmnet_jax.models import MMNet
 from mmnet_jax.training import trainer as trainer_lib
-from mmnet_jax.training.fold_trainer import FoldTrainer, make_mesh, train_step
+from mmnet_jax.training.fold_trainer import FoldTrainer, TrainSettings, make_mesh, train_step
 from tests import trainer_utils as tu
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -149,11 +150,11 @@ def test_masked_batch_is_the_smaller_batch():
     step = jax.jit(train_step, static_argnums=(0, 1))
     opt = tx.init(params)
     masked = step(
-        graphdef, tx, params, rest, opt, onset, apex, labels, np.array([1, 0, 1, 0], bool)
+        graphdef, tx, params, rest, opt, (onset, apex), labels, np.array([1, 0, 1, 0], bool)
     )
-    small = step(graphdef, tx, params, rest, opt, onset[::2], apex[::2], labels[::2])
+    small = step(graphdef, tx, params, rest, opt, (onset[::2], apex[::2]), labels[::2])
     # All valid: the masked program again (one compile fewer), the whole batch's numbers.
-    full = step(graphdef, tx, params, rest, opt, onset, apex, labels, np.ones(4, bool))
+    full = step(graphdef, tx, params, rest, opt, (onset, apex), labels, np.ones(4, bool))
     np.testing.assert_allclose(masked[3], small[3], rtol=1e-5)
     assert abs(float(full[3]) / float(small[3]) - 1) > 1e-2  # the mask matters
     for a, b in zip(_leaves(masked[:2]), _leaves(small[:2]), strict=True):
@@ -270,3 +271,36 @@ def test_sharded_over_four_cpu_devices_equals_vmap_on_one():
         timeout=900,
     )
     assert "SHARDED_OK" in proc.stdout, proc.stderr[-4000:]
+
+
+def test_adam_is_pytorchs_adam_and_no_shuffle_is_clip_order():
+    """``optimizer="adam"``: torch.optim.Adam's update (weight decay added to the gradient
+    before the moments), checked against its formulas for two steps; ``shuffle=False``:
+    each epoch the training clips in clip order (a DataLoader without shuffle)."""
+    from mmnet_jax.training.fold_trainer import fold_epoch_plan, make_optimizer  # noqa: PLC0415
+
+    s = TrainSettings.official(
+        4, optimizer="adam", learning_rate=1e-2, weight_decay=1e-3, lr_decay=1.0
+    )
+    tx = make_optimizer(s)
+    w = np.asarray([1.0, -2.0, 0.5], np.float64)
+    grads = [np.asarray([0.5, 0.1, -0.3]), np.asarray([-0.2, 0.4, 0.0])]
+    params, state = {"w": jnp.asarray(w, jnp.float32)}, None
+    state = tx.init(params)
+    m = v = np.zeros(3)
+    for t, g in enumerate(grads, start=1):
+        updates, state = tx.update({"w": jnp.asarray(g, jnp.float32)}, state, params)
+        params = {"w": params["w"] + updates["w"]}
+        g = g + 1e-3 * w
+        m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g * g
+        w = w - 1e-2 * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+    np.testing.assert_allclose(np.asarray(params["w"]), w, rtol=1e-6)
+
+    mask = jnp.asarray([True, False, True, True, False, True])
+    key = jax.random.key_data(jax.random.key(0, impl="threefry2x32"))
+    _, batches, valid, _, steps = fold_epoch_plan(
+        key, mask, steps=2, batch=3, wrapped=False, shuffle=False
+    )
+    assert batches[valid].tolist() == [0, 2, 3, 5] and int(steps) == 2
+    _, shuffled, valid, _, _ = fold_epoch_plan(key, mask, steps=2, batch=3, wrapped=False)
+    assert sorted(shuffled[valid].tolist()) == [0, 2, 3, 5]

@@ -166,7 +166,7 @@ def test_unknown_dataset_names_the_known_builders(tmp_path, capsys):
         "error: --dataset casme/5class: unknown dataset; prepare builds "
         "casme2/{5class,3class}; samm/{5class,3class}; mmew/{4class}; "
         "casme3/{4class,3class,7class}; smic/{3class}; megc2019/{3class,3class_sheets}; "
-        "casme2_lv/{default}; samm_lv/{default}"
+        "flow_images/{3class}; casme2_lv/{default}; samm_lv/{default}"
     ]  # not TFDS's catalogue of every dataset it knows
     code, _, err = run(capsys, "--dataset=casme2/6class", *args)
     assert code == 2
@@ -237,18 +237,14 @@ def test_long_videos_build_resume_from_their_cache_and_refuse_clip_flags(tmp_pat
     code, _, err = run(capsys, *args, "--image_size=16", "--strict")
     assert code == prepare.EXIT_BAD_CLIP
     assert errors(err) == [err[-1]] and "strict mode: interval 4/disgust1_1" in err[-1]
-    for flag in ("--frames_per_side=3", "--apex_method=detrended"):
+    takes = "--image_size, --grayscale, --face_crop, --face_align, --face_every"
+    for flag in ("--frames_per_side=3", "--apex_method=detrended", "--flow=28"):
         code, _, err = run(capsys, *args, flag)
         name = flag[2:].split("=")[0]
         assert (code, err) == (
-            2, [f"error: --{name} is for clip datasets; casme2_lv stores one record per video"]
+            2, [f"error: --{name}: casme2_lv takes no such option (it takes {takes})"]
         )  # fmt: skip
     smic_args = ["--dataset=smic/3class", f"--manual_dir={t.dummy_data('smic')}"]
     code, _, err = run(capsys, *smic_args, f"--data_dir={data}", "--nograyscale")
-    assert (code, err) == (
-        2,
-        [
-            "error: --grayscale is for long-video datasets (casme2_lv, samm_lv); "
-            "smic stores one record per clip"
-        ],
-    )
+    assert code == 2 and len(err) == 1
+    assert err[0].startswith("error: --grayscale: smic takes no such option (it takes --image_size")

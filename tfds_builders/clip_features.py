@@ -37,6 +37,15 @@ The release builders (``provenance=True``) add how each clip was prepared:
   ``"middle"`` (the middle of onset..offset: no usable annotation) or a spotting method
   of :mod:`mmnet_jax.vision.spot` (``"detrended"``, ``"onset"``).
 
+Records of a flow build (builder option ``flow_size`` S, ``mmnet prepare --flow S``)
+add:
+
+- ``flow``: float32 (S, S, 3), channels (u, v, strain): the TV-L1 optical flow from the
+  labelled onset to the labelled apex frame and its optical strain
+  (:func:`mmnet_jax.vision.flow.features`), computed on the clip's face crops at the
+  crop's full size, then resized to S with u, v scaled to pixels at size S; raw, not
+  normalised. The dataset's ``metadata.json`` records the TV-L1 parameters.
+
 Frames are stored PNG-encoded (lossless: re-encoding as JPEG adds noise that does not
 cancel between onset and apex, and the motion signal is a few grey levels).
 """
@@ -150,18 +159,22 @@ def clip_features(
     image_size: int = DEFAULT_IMAGE_SIZE,
     frames_per_side: int = DEFAULT_FRAMES_PER_SIDE,
     provenance: bool = False,
+    flow_size: int = 0,
 ) -> tfds.features.FeaturesDict:
     """The ``FeaturesDict`` of one clip record (see the module docstring); ``provenance``
-    adds ``face_alignment`` and ``apex_method`` (the release builders)."""
+    adds ``face_alignment`` and ``apex_method`` (the release builders), ``flow_size`` S
+    (> 0) the ``flow`` feature (:func:`flow_feature`)."""
     image = tfds.features.Image(shape=(image_size, image_size, 3), encoding_format="png")
     onset_frames = tfds.features.Sequence(image, length=frames_per_side)
     apex_frames = tfds.features.Sequence(image, length=2 * frames_per_side - 1)
     onset_numbers = tfds.features.Sequence(np.int32, length=frames_per_side)
     apex_numbers = tfds.features.Sequence(np.int32, length=2 * frames_per_side - 1)
     extra = {"face_alignment": tfds.features.Text(), "apex_method": tfds.features.Text()}
+    flow = {"flow": flow_feature(flow_size)} if flow_size else {}
     return tfds.features.FeaturesDict(
         {
             **(extra if provenance else {}),
+            **flow,
             "id": tfds.features.Text(),
             "subject": tfds.features.Text(),
             "clip": tfds.features.Text(),
@@ -180,6 +193,18 @@ def clip_features(
             "apex_frame_numbers": apex_numbers,
         }
     )
+
+
+FLOW_RAW = (
+    "optical flow from the onset to the apex frame: channels u, v (pixels at this size, x "
+    "right, y down) and optical strain (dimensionless); raw, not normalised"
+)
+
+
+def flow_feature(size: int, desc: str = FLOW_RAW, value_range: str = "") -> tfds.features.Tensor:
+    """The ``flow`` feature: float32 (size, size, 3), channels (u, v, strain)."""
+    doc = tfds.features.Documentation(desc=desc, value_range=value_range)
+    return tfds.features.Tensor(shape=(size, size, 3), dtype=np.float32, doc=doc)
 
 
 def encode_png(image: np.ndarray) -> bytes:
@@ -215,6 +240,8 @@ class ClipRecord:
     # Written only when set (the release builders' provenance features).
     face_alignment: str | None = None
     apex_method: str | None = None
+    # (S, S, 3) float32 (u, v, strain), written only when set (flow builds).
+    flow: np.ndarray | None = None
 
     @property
     def key(self) -> str:
@@ -252,4 +279,6 @@ class ClipRecord:
             example["face_alignment"] = self.face_alignment
         if self.apex_method is not None:
             example["apex_method"] = self.apex_method
+        if self.flow is not None:
+            example["flow"] = np.asarray(self.flow, np.float32)
         return self.key, example

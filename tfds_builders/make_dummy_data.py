@@ -5,7 +5,8 @@ apex, unnamed empty columns and lettered AUs; SAMM's notes rows above the header
 capitalised emotions; MMEW's missing apex and offset; CAS(ME)^3's ``Others``/``others``,
 onset == apex and several clips per video), plus faults a builder must survive (missing
 frames, a missing clip folder, a non-numeric onset, an apex outside [onset, offset]).
-Frames are tiny synthetic patterns (a gradient and a moving square), never faces.
+Frames are tiny synthetic patterns (a gradient and a moving square), never faces; the
+flow images are smooth synthetic flows in the STSTNet release's layout and convention.
 
 The long-video releases (``casme2_lv``, ``samm_lv``) copy CAS(ME)^2's three worksheets
 (a code sheet without a header row, the two naming rules) and SAMM Long Videos' title
@@ -29,6 +30,7 @@ import cv2
 import numpy as np
 import openpyxl
 
+from mmnet_jax.vision import flow
 from tfds_builders.synthetic_me import generator
 
 HERE = pathlib.Path(__file__).parent
@@ -117,6 +119,31 @@ SMIC_CLIPS = [
     ("s2", "surprise", "s2_sur_01", 3, 8),
     ("s2", "negative", "s2_ne_02", 1, 0),
 ]
+
+
+# The STSTNet release's flow images: (subject, clip, class folder, fault); each good
+# clip is also copied into the other subjects' u_train folders, as in the release.
+FLOW_IMAGE_CLIPS = [
+    ("006", "006_1_2", "0", None),
+    ("006", "006_5_9", "2", None),
+    ("006", "006_3_4", "0", "unreadable"),
+    ("s01", "s01_po_01", "1", None),
+    ("s01", "s01_ne_01", "0", None),
+    ("s01", "s01_sur_01", "2", "grayscale"),
+    ("sub01", "EP19_05f", "0", None),
+    ("sub01", "EP02_01f", "1", None),
+    ("sub01", "EP01_12", "1", "32x32"),
+]
+
+
+def flow_image_features(index: int, size: int = 28) -> np.ndarray:
+    """A smooth synthetic flow (size, size, 3) channels (u, v, strain), one per clip:
+    u grows to the right, v is a vertical wave, the strain is theirs (never faces)."""
+    y, x = np.mgrid[0:size, 0:size].astype(np.float64)
+    c = (size - 1) / 2
+    u = 0.02 * (index + 1) * (x - c) + 0.1 * np.sin(y / 4)
+    v = 0.3 * np.sin((y + index) / 3) + 0.01 * (x - c)
+    return np.stack([u, v, flow.strain(u, v)], axis=-1).astype(np.float32)
 
 
 def frame(number: int, size=(20, 24), gray: bool = False) -> np.ndarray:
@@ -237,6 +264,30 @@ def smic(root: pathlib.Path) -> None:
             (folder / "Thumbs.db").write_bytes(b"\0")
     # Non-micro clips sit beside the micro ones and are not read.
     write_image(root / "HS" / "s1" / "non_micro" / "s1_n1" / "image000001.bmp", frame(1))
+
+
+def flow_images(root: pathlib.Path) -> None:
+    """``norm_u_v_os/<subject>/u_test|u_train/<class>/<subject>_<clip> .png`` (a space
+    before the suffix, as released): field images (red u, green v, blue strain)."""
+    release = root / "norm_u_v_os"
+    for index, (subject, clip, code, fault) in enumerate(FLOW_IMAGE_CLIPS):
+        name = f"{subject}_{clip} .png"
+        image = flow.to_field_image(flow_image_features(index))
+        test = release / subject / "u_test" / code / name
+        if fault == "unreadable":
+            test.parent.mkdir(parents=True, exist_ok=True)
+            test.write_bytes(b"not a PNG")
+            continue
+        if fault == "grayscale":
+            image = image[..., 0]
+        elif fault == "32x32":
+            image = cv2.resize(image, (32, 32), interpolation=cv2.INTER_NEAREST)
+        write_image(test, image)
+        if fault is None:
+            for other in sorted({s for s, *_ in FLOW_IMAGE_CLIPS} - {subject}):
+                write_image(release / other / "u_train" / code / name, image)
+    # Not an image: ignored.
+    (release / "s01" / "u_test" / "1" / "Thumbs.db").write_bytes(b"\0")
 
 
 # Long videos. Faces: (seed, subject index) of synthetic identities that both face
@@ -418,6 +469,7 @@ def main() -> None:
         ("mmew", mmew),
         ("casme3", casme3),
         ("smic", smic),
+        ("flow_images", flow_images),
         ("casme2_lv", casme2_lv),
         ("samm_lv", samm_lv),
     ):

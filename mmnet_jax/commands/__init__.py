@@ -26,6 +26,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "explain": ("mmnet_jax.inference.explain", "draw a trained MMNet's attention maps"),
     "convert": ("mmnet_jax.inference.convert", "official PyTorch weights -> a model directory"),
     "flow": ("mmnet_jax.inference.flow", "onset-to-apex optical flow and strain (TV-L1)"),
+    "evaluate": (
+        "mmnet_jax.commands.evaluate",
+        "score a workdir's LOSO fold models on a prepared dataset",
+    ),
     "report": ("mmnet_jax.reporting.report", "(re)write a finished run's report.md"),
     "compare": ("mmnet_jax.reporting.compare", "one table of several runs, paired intervals"),
     "evaluate-spotting": ("mmnet_jax.reporting.evaluate_spotting", "spotting and STRS scores"),

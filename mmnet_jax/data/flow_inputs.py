@@ -19,18 +19,13 @@ import jax.numpy as jnp
 
 from mmnet_jax.vision import flow as flow_lib
 
-# The (u, v, strain) channel at each position of the field image's cv2.imread order.
-FIELD_ORDER = tuple(
-    flow_lib.CHANNELS.index(name)
-    for name in sorted(flow_lib.FIELD_CHANNELS, key=flow_lib.FIELD_CHANNELS.get)
-)
 _U = flow_lib.CHANNELS.index("u")
 
 
 def field_image(flow: jax.Array) -> jax.Array:
     """``(..., S, S, 3)`` channels ``(u, v, strain)`` -> the model input: float32 0..255
-    per channel, in the field image's channel order."""
-    return flow_lib.minmax(flow)[..., FIELD_ORDER]
+    per channel, in the field image's channel order (``vision.flow.model_input``)."""
+    return flow_lib.model_input(flow)
 
 
 def flip(flow: jax.Array) -> jax.Array:

@@ -7,15 +7,17 @@ Example::
 
 Builds the records with ``file_format='array_record'`` (``tfds build`` needs TensorFlow)
 and prints the build report's summary; the full report is ``build_report.json`` in the
-dataset's version folder. The long-video datasets (``casme2_lv``, ``samm_lv``: one
-record per video, for spotting) take ``--image_size``, ``--grayscale``, ``--face_crop``,
-``--face_align`` and ``--face_every`` (not the clip options ``--frames_per_side`` and
-``--apex_method``), and keep each video's prepared frames in a cache beside the build,
-so an interrupted build resumes where it stopped. An existing build is reused (a note
-says where); ``--overwrite`` rebuilds it from ``--manual_dir``. Exit status: 0 built or
-reused, 2 a user mistake (one ``error:`` line), 4 ``--strict`` stopped at a bad clip
-(or video, or interval). Datasets, the files each expects and
-the options: docs/data.md and tfds_builders/README.md.
+dataset's version folder. An existing build is reused (a note says where);
+``--overwrite`` rebuilds it from ``--manual_dir``. ``--flow S`` also stores each clip's
+onset-to-apex optical flow (u, v, strain at S x S, the input of STSTNet-like models:
+docs/flow.md) in a build of its own (config ``<config>_flow<S>``). The long-video
+datasets (``casme2_lv``, ``samm_lv``: one record per video, for spotting) take
+``--image_size``, ``--grayscale``, ``--face_crop``, ``--face_align`` and ``--face_every``
+(not the clip options), and keep each video's prepared frames in a cache beside the
+build, so an interrupted build resumes where it stopped. Exit status: 0 built or reused,
+2 a user mistake (one ``error:`` line), 4 ``--strict`` stopped at a bad clip (or video,
+or interval).
+Datasets, the files each expects and the options: docs/data.md and tfds_builders/README.md.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from etils import epath
 import tfds_builders
 from mmnet_jax import cli
 from mmnet_jax.data import records
+from mmnet_jax.vision import flow
 from tfds_builders import me_common
 
 # Exit status when --strict stops at a bad clip (kept apart from 2: the data, not the
@@ -49,29 +52,32 @@ def prepare(
     overwrite: bool = False,
     face_align: bool | None = None,
     apex_method: str | None = None,
+    flow_size: int | None = None,
     grayscale: bool | None = None,
     face_every: int | None = None,
 ) -> tfds.core.DatasetBuilder:
     """Builds ``dataset`` (``'name/config'``) into ``data_dir``; returns the builder.
 
     ``None`` options keep the config's defaults (224 px, 5 frames per side, the config's
-    face crop and alignment, the middle frame as a missing apex; long videos: 128 px
-    grey, one face transform per video). ``frames_per_side`` and ``apex_method`` are
-    clip options, ``grayscale`` and ``face_every`` long-video ones. An existing build is
-    reused unless ``overwrite`` (then it is deleted and rebuilt from ``manual_dir``; a
-    long-video build still reuses its cache of prepared videos, keyed by the frame
-    files and options). Raises what the builder raises (missing files, strict-mode
-    faults).
+    face crop and alignment, the middle frame as a missing apex, no flow; long videos:
+    128 px grey, one face transform per video). ``grayscale`` and ``face_every`` are
+    long-video options. An existing build is reused unless ``overwrite`` (then it is
+    deleted and rebuilt from ``manual_dir``; a long-video build still takes its prepared
+    videos from its cache, keyed by the frame files and options). Raises what the
+    builder raises (missing files, strict-mode faults,
+    :class:`mmnet_jax.vision.flow.FlowUnavailable` for a flow build without OpenCV's
+    contrib module).
     """
     builder = _builder(
         dataset,
         data_dir,
+        strict=strict,
         image_size=image_size,
         frames_per_side=frames_per_side,
         face_crop=face_crop,
-        strict=strict,
         face_align=face_align,
         apex_method=apex_method,
+        flow_size=flow_size,
         grayscale=grayscale,
         face_every=face_every,
     )
@@ -87,7 +93,8 @@ def prepare(
 
 
 def _builder(dataset, data_dir, strict=False, **options):
-    """``tfds.builder`` with the options given (None: the config's default)."""
+    """``tfds.builder`` with the data options given (None: the config's default, and not
+    passed: a builder takes only its own ``DATA_OPTIONS``)."""
     given = {k: v for k, v in options.items() if v is not None}
     with records.quiet_tfds():
         return tfds.builder(
@@ -99,7 +106,7 @@ def _builder(dataset, data_dir, strict=False, **options):
         )
 
 
-def _release_builder(dataset: str) -> type[me_common.ClipBuilder | me_common.LongVideoBuilder]:
+def _release_builder(dataset: str) -> type[tfds.core.GeneratorBasedBuilder]:
     """The builder class of ``--dataset`` (``name[/config][:version]``).
 
     Raises:
@@ -120,7 +127,9 @@ def _release_builder(dataset: str) -> type[me_common.ClipBuilder | me_common.Lon
     return builder_cls
 
 
-def _check_manual_dir(manual_dir: epath.Path, builder_cls) -> None:
+def _check_manual_dir(
+    manual_dir: epath.Path, builder_cls: type[tfds.core.GeneratorBasedBuilder]
+) -> None:
     """A missing, non-folder or empty ``--manual_dir``: one line naming it and what the
     builder expects there (TFDS would raise an AssertionError traceback)."""
     expects = f"{builder_cls.name} expects {builder_cls.expected_files()}"
@@ -178,6 +187,15 @@ def _define(fv: flags.FlagValues) -> None:
         "[onset, offset] (detrended: see mmnet_jax.vision.spot); default: middle",
         flag_values=fv,
     )
+    flags.DEFINE_integer(
+        "flow",
+        None,
+        "also store each clip's onset-to-apex optical flow (TV-L1 u, v and optical strain "
+        "of the face crops, (S, S, 3) float32) at S x S, e.g. 28 for STSTNet-like models; "
+        "a build of its own (config <config>_flow<S>); default: no flow",
+        lower_bound=me_common.MIN_FLOW_SIZE,
+        flag_values=fv,
+    )
     flags.DEFINE_boolean(
         "grayscale",
         None,
@@ -217,9 +235,22 @@ def _body(fv: flags.FlagValues, positional: list[str]) -> int:
     _check_manual_dir(manual_dir, builder_cls)
     if data_dir.exists() and not data_dir.is_dir():
         cli.fail(f"--data_dir {data_dir}: is a file, not a folder")
-    options = _options(fv, builder_cls)
+    options = dict(
+        image_size=fv.image_size,
+        frames_per_side=fv.frames_per_side,
+        face_crop=fv.face_crop,
+        strict=fv.strict,
+        face_align=fv.face_align,
+        apex_method=fv.apex_method,
+        flow_size=fv.flow,
+        grayscale=fv.grayscale,
+        face_every=fv.face_every,
+    )
+    _check_options(builder_cls, options)
     if fv.face_align and fv.face_crop is False:
         cli.fail("--face_align crops the face: it cannot go with --noface_crop")
+    if fv.flow and not flow.contrib_available():
+        cli.fail(f"--flow {fv.flow}: {flow.CONTRIB_HINT}")
     existing = _builder(fv.dataset, str(data_dir), **options)
     with records.quiet_tfds():
         reuse = existing.is_prepared() and not fv.overwrite
@@ -234,10 +265,12 @@ def _body(fv: flags.FlagValues, positional: list[str]) -> int:
         return EXIT_BAD_CLIP
     except (me_common.SourceNotFoundError, me_common.SheetFormatError) as e:
         cli.fail(_first_line(e))
+    except flow.FlowUnavailable as e:
+        cli.fail(f"--flow {fv.flow}: {e}")
     except me_common.NoClipsError as e:
         cli.fail(f"{_first_line(e).rstrip('.')}; the summary above says why")
     report = me_common.read_report(builder)
-    if "intervals" in report:
+    if "intervals" in report:  # a long-video build
         print(me_common.summarize_videos(report, max_items=20))
     else:
         print(me_common.summarize(report, max_clips=20))
@@ -245,23 +278,25 @@ def _body(fv: flags.FlagValues, positional: list[str]) -> int:
     return cli.EXIT_OK
 
 
-# The options only one kind of builder takes: clip builders, long-video builders.
-CLIP_ONLY = ("frames_per_side", "apex_method")
-VIDEO_ONLY = ("grayscale", "face_every")
+# The flag of each builder option (the builders' keyword -> mmnet prepare's flag).
+_FLAGS = {"flow_size": "flow"}
 
 
-def _options(fv: flags.FlagValues, builder_cls) -> dict:
-    """The builder options of the flags given; a flag the builder does not take is one
-    ``error:`` line naming it."""
-    video = builder_cls.name in tfds_builders.VIDEO_BUILDERS
-    wrong = VIDEO_ONLY if not video else CLIP_ONLY
-    for name in wrong:
-        if fv[name].present:
-            kind = "clip datasets" if video else "long-video datasets (casme2_lv, samm_lv)"
-            what = "one record per video" if video else "one record per clip"
-            cli.fail(f"--{name} is for {kind}; {builder_cls.name} stores {what}")
-    names = ("image_size", "face_crop", "face_align", *(VIDEO_ONLY if video else CLIP_ONLY))
-    return {"strict": fv.strict, **{name: fv[name].value for name in names}}
+def _check_options(builder_cls, options: dict) -> None:
+    """A data option the builder does not take (e.g. --image_size for flow_images, whose
+    images are stored as released; --frames_per_side for a long-video dataset): one line
+    naming the flag, and the ones the builder takes."""
+    accepted = getattr(builder_cls, "DATA_OPTIONS", ())
+    for name, value in options.items():
+        if name != "strict" and value is not None and name not in accepted:
+            flag = f"--{_FLAGS.get(name, name)}"
+            if not accepted:
+                cli.fail(
+                    f"{flag}: {builder_cls.name} stores its images as released and takes no "
+                    "such option"
+                )
+            takes = ", ".join(f"--{_FLAGS.get(a, a)}" for a in accepted)
+            cli.fail(f"{flag}: {builder_cls.name} takes no such option (it takes {takes})")
 
 
 def _note_reuse(builder: tfds.core.DatasetBuilder, manual_dir: epath.Path) -> None:

@@ -326,6 +326,10 @@ def synthetic_builder_config(data_cfg):
 def get_builder(data_cfg):
     """The TFDS builder of a run config's ``data`` section (array_record files).
 
+    ``prepared_image_size``, ``frames_per_side`` and ``prepared_flow_size`` (records
+    prepared with ``mmnet prepare --flow S``; 0 or absent: none) select the derived
+    config those records were built under.
+
     Raises:
       DatasetError: no such builder or builder config.
     """
@@ -349,6 +353,9 @@ def get_builder(data_cfg):
             kwargs["image_size"] = prepared
         if int(data_cfg.frames_per_side) != 5:
             kwargs["frames_per_side"] = int(data_cfg.frames_per_side)
+        # Records prepared with `mmnet prepare --flow S` (a build of its own): S, else 0.
+        if int(data_cfg.get("prepared_flow_size", 0) or 0):
+            kwargs["flow_size"] = int(data_cfg.prepared_flow_size)
         return tfds.builder(
             full, data_dir=data_cfg.data_dir or None, file_format="array_record", **kwargs
         )
@@ -408,7 +415,12 @@ def load(data_cfg) -> ClipArrays:
             f"--dataset {data_cfg.name}/{data_cfg.get('builder_config', '')} "
             f"--manual_dir /path/to/your/{data_cfg.name} "
             f"--image_size {int(data_cfg.get('prepared_image_size', 224))} "
-            f"--data_dir {data_cfg.data_dir or '~/tensorflow_datasets'} "
+            + (
+                f"--flow {int(data_cfg.prepared_flow_size)} "
+                if int(data_cfg.get("prepared_flow_size", 0) or 0)
+                else ""
+            )
+            + f"--data_dir {data_cfg.data_dir or '~/tensorflow_datasets'} "
             "(see its --help for the layout it expects)"
         )
     names = builder.info.features["label"].names

@@ -54,7 +54,13 @@ or with mmnet_jax installed: mmnet_jax.inference.export.load("{name}")({args}).
 """
 
 
-def _input_text(input_dtype: str, size: int) -> str:
+def _input_text(input_dtype: str, size: int, inputs: Sequence[str] = ("onset", "apex")) -> str:
+    if tuple(inputs) == ("flow",):
+        return (
+            f"float32 NHWC (batch, {size}, {size}, 3): the onset-to-apex flow as the field's "
+            "flow image (each channel min-max normalised to 0..255, in cv2.imread's channel "
+            "order of those images: docs/flow.md)"
+        )
     if input_dtype == "uint8":
         return (
             f"uint8 RGB NHWC (batch, {size}, {size}, 3), values 0..255, face crops resized "
@@ -81,19 +87,31 @@ def export_program(
         raise ValueError(f"input_dtype must be one of {INPUT_DTYPES}, got {input_dtype!r}")
     model.eval()
     size = model.config.image_size
-    count = len(registry.of_model(model).inputs)
+    names = registry.of_model(model).inputs
     graphdef, state = nnx.split(model)
 
     def forward(*inputs: jax.Array) -> jax.Array:
         # The weights are closed over, so they become constants of the exported program.
         m = nnx.merge(graphdef, state)
-        if input_dtype == "uint8":
-            inputs = tuple(frames.normalize(x) for x in inputs)
+        if input_dtype == "uint8":  # frames only: a flow input is the field image, float
+            inputs = tuple(
+                x if n == "flow" else frames.normalize(x)
+                for n, x in zip(names, inputs, strict=True)
+            )
         return m(*inputs).astype(jnp.float32)
 
     (batch,) = jax.export.symbolic_shape("batch")
-    spec = jax.ShapeDtypeStruct((batch, size, size, 3), jnp.dtype(input_dtype))
-    return jax.export.export(jax.jit(forward), platforms=tuple(platforms))(*[spec] * count)
+    specs = [
+        jax.ShapeDtypeStruct((batch, size, size, 3), jnp.dtype(_dtype_of(n, input_dtype)))
+        for n in names
+    ]
+    return jax.export.export(jax.jit(forward), platforms=tuple(platforms))(*specs)
+
+
+def _dtype_of(name: str, input_dtype: str) -> str:
+    """An input's dtype in the program: the flow is float32 (the field's flow image,
+    0..255), the frames ``input_dtype``."""
+    return "float32" if name == "flow" else input_dtype
 
 
 def export_model(
@@ -127,14 +145,21 @@ def export_model(
         "channels": "RGB",
         "values": "0..255" if input_dtype == "uint8" else "normalised (x / 255 - mean) / std",
     }
+    flow = {
+        "shape": ["batch", size, size, 3],
+        "dtype": "float32",
+        "layout": "NHWC",
+        "channels": "the field's flow image as cv2.imread reads it (docs/flow.md)",
+        "values": "0..255, each channel min-max normalised",
+    }
     metadata = {
         "format": FORMAT,
         "class_names": names,
         "num_classes": config.num_classes,
         "image_size": size,
-        "inputs": [{"name": name, **frame} for name in inputs],
+        "inputs": [{"name": name, **(flow if name == "flow" else frame)} for name in inputs],
         "outputs": [{"name": "logits", "shape": ["batch", config.num_classes], "dtype": "float32"}],
-        "input_description": _input_text(input_dtype, size),
+        "input_description": _input_text(input_dtype, size, inputs),
         "preprocess": {
             **frames.constants(size),
             "applied_inside": input_dtype == "uint8",
@@ -151,7 +176,7 @@ def export_model(
     readme = _README.format(
         format=FORMAT,
         model=metadata["model"],
-        inputs=" and ".join(f"{name} frames" for name in inputs),
+        inputs=" and ".join("the flow image" if n == "flow" else f"{n} frames" for n in inputs),
         args=", ".join(inputs),
         input_text=metadata["input_description"],
         num_classes=config.num_classes,
@@ -195,8 +220,10 @@ class ExportedModel:
         self.class_names: list[str] = list(metadata["class_names"])
         self.num_classes: int = int(metadata["num_classes"])
         self.image_size: int = int(metadata["image_size"])
-        self.input_dtype: str = metadata["inputs"][0]["dtype"]
         self.input_names: tuple[str, ...] = tuple(i["name"] for i in metadata["inputs"])
+        self.input_dtypes: dict[str, str] = {i["name"]: i["dtype"] for i in metadata["inputs"]}
+        frame_dtypes = [d for n, d in self.input_dtypes.items() if n != "flow"]
+        self.input_dtype: str = frame_dtypes[0] if frame_dtypes else "float32"
         self.platforms: tuple[str, ...] = tuple(exported.platforms)
         self._call = jax.jit(exported.call)
 
@@ -208,7 +235,7 @@ class ExportedModel:
                 f"{name}: shape {tuple(x.shape)}; this model takes (batch, {s}, {s}, 3) "
                 "NHWC RGB frames (resize them to the model's image size first)"
             )
-        if self.input_dtype == "uint8":
+        if self.input_dtypes[name] == "uint8":
             if x.dtype != np.uint8:
                 raise TypeError(
                     f"{name}: dtype {x.dtype}; this export takes uint8 RGB frames (0..255) "
@@ -367,11 +394,15 @@ def check(model: Any, path: str | os.PathLike, batch_sizes=(1, 3)) -> dict:
     rng = np.random.default_rng(0)
     s, n = loaded.image_size, max(batch_sizes)
     given = {name: rng.integers(0, 256, (n, s, s, 3), dtype=np.uint8) for name in ("onset", "apex")}
-    # The model one pair at a time: independent of the batch sizes under test.
-    want = predict.logits_of(model, given["onset"], given["apex"], batch_size=1)
+    given["flow"] = rng.uniform(0, 255, (n, s, s, 3)).astype(np.float32)  # a flow image
+    # The model one input at a time: independent of the batch sizes under test.
+    want = predict.logits_of(model, given["onset"], given["apex"], 1, flow=given["flow"])
     inputs = [given[name] for name in loaded.input_names]
     if loaded.input_dtype == "float32":
-        inputs = [frames.normalize(x) for x in inputs]
+        inputs = [
+            x if name == "flow" else frames.normalize(x)
+            for name, x in zip(loaded.input_names, inputs, strict=True)
+        ]
     worst = 0.0
     for b in batch_sizes:
         got = np.asarray(loaded(*(x[:b] for x in inputs)))

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import orbax.checkpoint as ocp
 from absl import flags
 from etils import epath
@@ -97,8 +98,23 @@ def _load_directory(path: epath.Path) -> tuple[Any, dict]:
     state = nnx.state(model, _STATE_FILTER)
     nnx.replace_by_pure_dict(state, restored)
     nnx.update(model, state)
+    _fresh_rng_streams(model)
     model.eval()
     return model, meta
+
+
+def _fresh_rng_streams(model) -> None:
+    """Give the PRNG streams of dropout and drop-path, which a model directory does not
+    store (they are left abstract by ``eval_shape``), fresh values: count 0 and keys
+    from ``jax.random.key(0)``, one per stream. Evaluation never reads them; without
+    values the model could not be passed to a jitted function."""
+    flat = dict(nnx.to_flat_state(nnx.state(model, nnx.RngState)))
+    for i, (_, var) in enumerate(sorted(flat.items())):
+        if isinstance(var, nnx.RngKey):
+            var.set_value(jax.random.fold_in(jax.random.key(0), i))
+        elif isinstance(var, nnx.RngCount):
+            var.set_value(jnp.zeros(var.get_value().shape, var.get_value().dtype))
+    nnx.update(model, nnx.from_flat_state(flat))
 
 
 def _check_shapes(expected, restored, where) -> None:

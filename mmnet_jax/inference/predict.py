@@ -1,8 +1,10 @@
-"""Predict the micro-expression class of (onset, apex) frame pairs with a trained MMNet.
+"""Predict the micro-expression class of (onset, apex) frame pairs with a trained model.
 
 Example:
 
     mmnet predict --workdir runs/synthetic --onset onset.png --apex apex.png
+
+    mmnet predict --model_dir models/ststnet --flow_image 006_006_1_2.png
 
     mmnet predict --workdir runs/synthetic --video clip.mp4
 
@@ -12,7 +14,9 @@ Give the model with --workdir (its final model, or a LOSO fold's with --fold SUB
 frame, apex spotted; the JSON says which frames were used and how). Prints a JSON list,
 one object per pair: id, the input paths, class_names, probabilities (softmax of
 logits), predicted_class, predicted_index, logits. Conversions
-of the frames are noted on stderr. More in docs/models.md ("Use a trained model").
+of the frames are noted on stderr. A flow model (STSTNet, Off-ApexNet, HTNet) given
+--onset/--apex computes their TV-L1 flow itself; --flow_image gives it the field's flow
+image instead (docs/flow.md). More in docs/models.md ("Use a trained model").
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+import cv2
 import jax
 import numpy as np
 from absl import flags
@@ -32,15 +37,21 @@ from mmnet_jax import cli
 from mmnet_jax.evaluation import metrics
 from mmnet_jax.inference import inputs, model_dir
 from mmnet_jax.models import registry
+from mmnet_jax.vision import flow as flow_lib
 from mmnet_jax.vision import frames
+
+# The frame size a flow model's flow is computed at when its model.json does not say.
+FLOW_FRAME_SIZE = 224
 
 Images = Sequence[str | os.PathLike | np.ndarray] | np.ndarray
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _logits(graphdef, state, *inputs):
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _logits(graphdef, names, state, *inputs):
     model = nnx.merge(graphdef, state)
-    return model(*(frames.normalize(x) for x in inputs))
+    # Frames are uint8 and normalised here; the flow comes as the model reads it.
+    given = zip(names, inputs, strict=True)
+    return model(*(x if n == "flow" else frames.normalize(x) for n, x in given))
 
 
 def batched(fn, arrays: Sequence[np.ndarray], batch_size: int) -> list:
@@ -60,13 +71,22 @@ def batched(fn, arrays: Sequence[np.ndarray], batch_size: int) -> list:
     return out
 
 
-def logits_of(model: nnx.Module, onset: np.ndarray, apex: np.ndarray, batch_size: int = 16):
+def logits_of(
+    model: nnx.Module,
+    onset: np.ndarray | None,
+    apex: np.ndarray | None,
+    batch_size: int = 16,
+    flow: np.ndarray | None = None,
+):
     """Logits (N, C) float32 for uint8 RGB NHWC frames (N, S, S, 3) at the model's size,
-    normalised by :func:`mmnet_jax.vision.frames.normalize`; the model takes the frames
-    it declares (``ModelSpec.inputs``: MMNet both, another model perhaps one)."""
+    normalised by :func:`mmnet_jax.vision.frames.normalize`, and, for a model that reads
+    flow, ``flow`` (N, S, S, 3) float32 as it reads it (``vision.flow.model_input``); the
+    model takes what it declares (``ModelSpec.inputs``)."""
     graphdef, state = nnx.split(model)
-    taken = registry.of_model(model).pick(onset=onset, apex=apex)
-    parts = batched(lambda *x: _logits(graphdef, state, *x), taken, max(batch_size, 1))
+    spec = registry.of_model(model)
+    taken = spec.pick(onset=onset, apex=apex, flow=flow)
+    names = spec.inputs
+    parts = batched(lambda *x: _logits(graphdef, names, state, *x), taken, max(batch_size, 1))
     return np.concatenate(parts) if parts else np.zeros((0, model.config.num_classes), np.float32)
 
 
@@ -146,20 +166,79 @@ def predict_pairs(
       ``predicted_class``, ``predicted_index``, ``logits``.
     """
     size = model.config.image_size
-    onset, apex = load_pairs(onset_images, apex_images, size, ids, warn)
-    logits = logits_of(model, onset.model_input, apex.model_input, batch_size)
+    if "flow" not in registry.of_model(model).inputs:
+        onset, apex = load_pairs(onset_images, apex_images, size, ids, warn)
+        logits = logits_of(model, onset.model_input, apex.model_input, batch_size)
+        return records(logits, model_dir.class_names(model.config.num_classes, meta))
+    # A flow model: TV-L1 flow of the two frames at the size its training flow was
+    # computed at, resized to the model's (docs/flow.md).
+    given = meta.get("flow_frame_size") or meta.get("data", {}).get("flow_frame_size")
+    frame_size = int(given or FLOW_FRAME_SIZE)
+    onset, apex = load_pairs(onset_images, apex_images, frame_size, ids, warn)
+    flow = np.stack(
+        [
+            flow_lib.model_input(flow_lib.features(a, b, size))
+            for a, b in zip(onset.model_input, apex.model_input, strict=True)
+        ]
+    ).astype(np.float32)
+    logits = logits_of(model, None, None, batch_size, flow=flow)
+    return records(logits, model_dir.class_names(model.config.num_classes, meta))
+
+
+def read_flow_image(path: str | os.PathLike, size: int) -> np.ndarray:
+    """A field flow image (e.g. the STSTNet release's ``norm_u_v_os`` PNGs) as a flow
+    model reads it: ``cv2.imread``'s array, float32 0..255 (``vision.flow.model_input`` of
+    its channels, which leaves such an image's values as they are).
+
+    Raises:
+      frames.FrameError: unreadable, not 3 channels, or not ``size`` x ``size``.
+    """
+    image = cv2.imread(os.fspath(path), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise frames.FrameError(f"{path}: not an image OpenCV can read")
+    if image.ndim != 3 or image.shape[2] != 3:
+        channels = 1 if image.ndim == 2 else image.shape[2]
+        raise frames.FrameError(
+            f"{path}: {channels} channel(s); a flow image has 3 (u, v and strain)"
+        )
+    if image.shape[:2] != (size, size):
+        raise frames.FrameError(
+            f"{path}: {image.shape[1]}x{image.shape[0]}; this model reads {size}x{size} flow images"
+        )
+    if image.dtype != np.uint8:
+        raise frames.FrameError(f"{path}: {image.dtype} pixels; a flow image is 8-bit")
+    return flow_lib.model_input(flow_lib.from_field_image(image)).astype(np.float32)
+
+
+def predict_flow_images(
+    model: nnx.Module, meta: dict, paths: Sequence[str | os.PathLike], batch_size: int = 16
+) -> list[dict]:
+    """Class predictions of a flow model for field flow images (:func:`read_flow_image`)."""
+    if "flow" not in registry.of_model(model).inputs:
+        raise ValueError(
+            f"the model ({registry.of_model(model).name}) reads frames, not flow images: "
+            "give --onset/--apex"
+        )
+    flow = np.stack([read_flow_image(p, model.config.image_size) for p in paths])
+    logits = logits_of(model, None, None, batch_size, flow=flow)
     return records(logits, model_dir.class_names(model.config.num_classes, meta))
 
 
 def _define(fv: flags.FlagValues) -> None:
     model_dir.define_flags(fv)
     inputs.define_flags(fv)
+    flags.DEFINE_multi_string(
+        "flow_image", None, "a flow model's input: a field flow image (e.g. norm_u_v_os PNG); "
+        "repeatable", flag_values=fv,
+    )  # fmt: skip
     flags.DEFINE_integer("batch_size", 16, "pairs per forward pass", lower_bound=1, flag_values=fv)
 
 
 def _body(fv: flags.FlagValues, positional: list[str]) -> int:
     cli.no_positional(positional)
     load = model_dir.loader_from_flags(fv)
+    if fv.flow_image:
+        return _predict_flow_images(fv, load)
     pairs = inputs.pairs_from_flags(fv)
     inputs.check_files(pairs)
     model, meta = load()
@@ -175,6 +254,23 @@ def _body(fv: flags.FlagValues, positional: list[str]) -> int:
     except (frames.FrameError, OSError) as e:
         cli.fail(str(e))
     out = [{**pair.describe(), **result} for pair, result in zip(pairs, results, strict=True)]
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def _predict_flow_images(fv: flags.FlagValues, load) -> int:
+    missing = [p for p in fv.flow_image if not os.path.isfile(p)]
+    if missing:
+        cli.fail(f"--flow_image {missing[0]}: no such file")
+    model, meta = load()
+    try:
+        results = predict_flow_images(model, meta, fv.flow_image, fv.batch_size)
+    except (frames.FrameError, ValueError) as e:
+        cli.fail(str(e))
+    out = [
+        {"id": os.path.splitext(os.path.basename(p))[0].strip(), "flow_image": p, **r}
+        for p, r in zip(fv.flow_image, results, strict=True)
+    ]
     print(json.dumps(out, indent=2))
     return 0
 

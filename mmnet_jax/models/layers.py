@@ -1,4 +1,4 @@
-"""Layers MMNet's parts share: NHWC convs, PyTorch-exact BatchNorm, max pooling."""
+"""Layers the models share: NHWC convs, PyTorch-exact BatchNorm, pooling."""
 
 from __future__ import annotations
 
@@ -169,13 +169,28 @@ class BatchNorm(nnx.Module):
         return (x.astype(acc) * inv + shift).astype(self.dtype)
 
 
-def max_pool_3x3_s2(x: jax.Array) -> jax.Array:
-    """PyTorch ``max_pool2d(kernel_size=3, stride=2, padding=1)`` on NHWC (pads with -inf)."""
+def max_pool2d(x: jax.Array, kernel: int, stride: int, padding: int = 0) -> jax.Array:
+    """PyTorch ``max_pool2d(kernel, stride, padding)`` on NHWC: padded with -inf, output
+    side ``floor((H + 2 padding - kernel) / stride) + 1`` (``ceil_mode=False``)."""
     return jax.lax.reduce_window(
         x,
         -jnp.inf,
         jax.lax.max,
-        window_dimensions=(1, 3, 3, 1),
-        window_strides=(1, 2, 2, 1),
-        padding=((0, 0), (1, 1), (1, 1), (0, 0)),
+        window_dimensions=(1, kernel, kernel, 1),
+        window_strides=(1, stride, stride, 1),
+        padding=((0, 0), (padding, padding), (padding, padding), (0, 0)),
     )
+
+
+def max_pool_3x3_s2(x: jax.Array) -> jax.Array:
+    """PyTorch ``max_pool2d(kernel_size=3, stride=2, padding=1)`` on NHWC (pads with -inf)."""
+    return max_pool2d(x, 3, 2, 1)
+
+
+def avg_pool2d(x: jax.Array, kernel: int) -> jax.Array:
+    """PyTorch ``avg_pool2d(kernel, stride=kernel, padding=0)`` on NHWC (rows and columns
+    past the last whole window are dropped, as ``ceil_mode=False`` does)."""
+    b, h, w, c = x.shape
+    hk, wk = h // kernel, w // kernel
+    x = x[:, : hk * kernel, : wk * kernel].reshape(b, hk, kernel, wk, kernel, c)
+    return x.mean(axis=(2, 4))

@@ -66,7 +66,12 @@ class ModelSpec:
 
 
 # The project's models: name -> the module that registers it.
-BUILTIN = {"mmnet": "mmnet_jax.models.mmnet"}
+BUILTIN = {
+    "mmnet": "mmnet_jax.models.mmnet",
+    "ststnet": "mmnet_jax.models.ststnet",
+    "off_apexnet": "mmnet_jax.models.off_apexnet",
+    "htnet": "mmnet_jax.models.htnet",
+}
 _REGISTRY: dict[str, ModelSpec] = {}
 
 

@@ -66,6 +66,7 @@ INIT_PRNG_IMPL = "rbg"
 ALL_SUBJECTS = -1
 SCHEDULES = ("per_fold", "wrapped")
 FOLD_LOOPS = ("vmap", "map")
+OPTIMIZERS = ("adamw", "adam")
 
 
 class FoldState(struct.PyTreeNode):
@@ -98,9 +99,18 @@ class TrainSettings:
     # "per_fold" (official: each fold its own ceil(n_train / B) steps, last batch smaller)
     # or "wrapped" (every fold the group's steps of full batches); see the module docstring.
     schedule: str = "per_fold"
+    # "adamw" (PyTorch's AdamW: decoupled weight decay; MMNet's recipe) or "adam"
+    # (PyTorch's Adam: weight_decay as an L2 term added to the gradient; the flow
+    # baselines' recipes).
+    optimizer: str = "adamw"
+    # Each epoch in a new random order (False: the training clips in clip order, as a
+    # PyTorch DataLoader without shuffle=True, which the STSTNet and HTNet scripts use).
+    shuffle: bool = True
 
     def __post_init__(self):
         # Each value checked here, where it is defined: the message names the field.
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         for name in ("epochs", "batch_size", "steps_per_epoch", "eval_chunk"):
@@ -156,12 +166,18 @@ def lr_schedule(s: TrainSettings, steps_per_epoch: int | jax.Array | None = None
 def make_optimizer(
     s: TrainSettings, steps_per_epoch: int | jax.Array | None = None
 ) -> optax.GradientTransformation:
-    """AdamW with the official schedule (``lr_schedule``). The optimiser state does not
-    depend on ``steps_per_epoch``: states made with one serve optimisers of another."""
+    """``s.optimizer`` (AdamW or Adam, as PyTorch's) with the official schedule
+    (``lr_schedule``). The optimiser state does not depend on ``steps_per_epoch``: states
+    made with one serve optimisers of another."""
+    schedule = lr_schedule(s, steps_per_epoch)
+    if s.optimizer == "adam":  # torch.optim.Adam: L2 decay enters the moments
+        return optax.chain(
+            optax.add_decayed_weights(s.weight_decay),
+            optax.scale_by_adam(b1=s.b1, b2=s.b2, eps=s.eps),
+            optax.scale_by_learning_rate(schedule),
+        )
     # Like PyTorch's AdamW, decay every parameter (biases and norm scales too).
-    return optax.adamw(
-        lr_schedule(s, steps_per_epoch), b1=s.b1, b2=s.b2, eps=s.eps, weight_decay=s.weight_decay
-    )
+    return optax.adamw(schedule, b1=s.b1, b2=s.b2, eps=s.eps, weight_decay=s.weight_decay)
 
 
 def train_step(graphdef, tx, params, rest, opt_state, xs, labels, mask=None):
@@ -196,16 +212,20 @@ def train_step(graphdef, tx, params, rest, opt_state, xs, labels, mask=None):
     return params, new_rest, opt_state, loss, optax.tree.norm(grads)
 
 
-def fold_epoch_plan(key: jax.Array, mask: jax.Array, *, steps: int, batch: int, wrapped: bool):
+def fold_epoch_plan(
+    key: jax.Array, mask: jax.Array, *, steps: int, batch: int, wrapped: bool, shuffle: bool = True
+):
     """One fold's epoch from its key data (2,) and training mask (N,): ``(next key data,
     batches (steps, B) clip indices, valid (steps, B), step keys (steps,), the fold's own
-    step count)``. A uniform shuffle of its training clips; ``wrapped`` goes round them
-    again to fill every step, else each clip once and the rest masked."""
+    step count)``. A uniform shuffle of its training clips (``shuffle`` False: clip
+    order); ``wrapped`` goes round them again to fill every step, else each clip once and
+    the rest masked."""
     n = mask.shape[0]
     key = jax.random.wrap_key_data(key, impl=PRNG_IMPL)
     k_next, k_order, k_aug = jax.random.split(key, 3)
     # A uniform shuffle of this fold's clips (its training clips first).
-    order = jnp.argsort(jnp.where(mask, jax.random.uniform(k_order, (n,)), 2.0))
+    rank = jax.random.uniform(k_order, (n,)) if shuffle else jnp.arange(n) / n
+    order = jnp.argsort(jnp.where(mask, rank, 2.0))
     count = mask.sum()
     pos = jnp.arange(steps * batch)
     if wrapped:  # round the fold's own order again to fill every step
@@ -409,6 +429,7 @@ class FoldTrainer:
             steps=steps,
             batch=self.s.batch_size,
             wrapped=self.s.schedule == "wrapped",
+            shuffle=self.s.shuffle,
         )
         next_keys, batches, valid, step_keys, fold_steps = jax.vmap(plan)(state.key, train_mask)
         xs = (

@@ -30,6 +30,8 @@ class TrainRecipe:
     # "per_fold" (official): each fold ceil(n_train / batch) steps per epoch, its last
     # batch smaller; "wrapped": every fold the largest fold's steps of full batches.
     schedule: str = "per_fold"
+    optimizer: str = "adamw"  # PyTorch's AdamW ("adam": PyTorch's Adam, L2 decay)
+    shuffle: bool = True  # a new random order each epoch (DataLoader shuffle=True)
 
 
 OFFICIAL_TRAIN = TrainRecipe()
@@ -47,3 +49,60 @@ MODEL_FIELDS = (
     "pc_resize_antialias",
     "dtype",
 )
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelRecipe:
+    """A registry model's official training recipe: what ``configs/<dataset>.py:model=NAME``
+    sets (``configs/default.py:use_model``).
+
+    Attributes:
+      train: the optimiser and schedule (``config.train``).
+      augment: the augmentation (``config.augment``; the flow models' scripts use none).
+      source: where the numbers come from.
+    """
+
+    train: TrainRecipe
+    augment: augment.AugmentConfig
+    source: str
+
+
+_NO_AUGMENT = augment.AugmentConfig(
+    flip=False, rotation_deg=0.0, crop_padding=0, temporal_jitter=False
+)
+# Adam without decay or schedule, as torch.optim.Adam(model.parameters(), lr=...).
+_PLAIN_ADAM = dict(weight_decay=0.0, lr_decay=1.0, lr_decay_epochs=0, optimizer="adam")
+
+MODEL_RECIPES: dict[str, ModelRecipe] = {
+    "mmnet": ModelRecipe(OFFICIAL_TRAIN, OFFICIAL_AUGMENT, "MMNet's CASME2_5.py"),
+    "ststnet": ModelRecipe(
+        TrainRecipe(epochs=800, batch_size=256, learning_rate=5e-5, shuffle=False, **_PLAIN_ADAM),
+        _NO_AUGMENT,
+        "christy1206/STSTNet main.py: Adam 5e-5, batch 256 (a DataLoader without shuffle), "
+        "800 epochs, plain cross-entropy, no augmentation, the last epoch scored",
+    ),
+    "off_apexnet": ModelRecipe(
+        TrainRecipe(
+            epochs=3000,
+            batch_size=32,
+            learning_rate=1e-4,
+            weight_decay=1e-3,
+            lr_decay=1.0,
+            lr_decay_epochs=0,
+            optimizer="adam",
+            shuffle=True,
+        ),  # fmt: skip
+        _NO_AUGMENT,
+        "tvaranka/meb (core.Config and its 'Table 3. Early stopping' notebook): Adam 1e-4 "
+        "with weight decay 1e-3 (L2), batch 32 (shuffled), 3000 epochs, cross-entropy, no "
+        "augmentation",
+    ),
+    "htnet": ModelRecipe(
+        TrainRecipe(epochs=800, batch_size=256, learning_rate=5e-5, shuffle=False, **_PLAIN_ADAM),
+        _NO_AUGMENT,
+        "wangzhifengharrison/HTNet main_HTNet.py: Adam 5e-5, batch 256 (a DataLoader "
+        "without shuffle), 800 epochs, cross-entropy, no augmentation (its published "
+        "figures keep each subject's best test epoch; here an epoch chosen without the "
+        "test subject)",
+    ),
+}

@@ -65,6 +65,12 @@ _ADDED_FIELDS = {
     "run_config.eval.validation_subjects": 2,
     "run_config.model.name": "mmnet",
     "model": "mmnet",
+    "run_config.train.optimizer": "adamw",
+    "run_config.train.shuffle": True,
+    "train_settings.optimizer": "adamw",
+    "train_settings.shuffle": True,
+    "run_config.data.flow_size": 28,
+    "run_config.data.prepared_flow_size": 0,
 }
 
 
@@ -96,8 +102,20 @@ def resolved_config(
             "class_names": data.class_names,
             "class_counts": data.class_counts(),
             "subjects": list(plan.subjects),
+            **_flow_record(model_cfg, data),
         },
         "eval_epoch": run_settings.eval_epoch,
+    }
+
+
+def _flow_record(model_cfg: Any, data: data_lib.ClipArrays) -> dict:
+    """For a model that reads flow: the flow's size and the frame size it was computed at
+    (None: the records' own flow), which prediction computes flow at again."""
+    if "flow" not in registry.of_config(model_cfg).inputs:
+        return {}
+    return {
+        "flow_size": int(data.flow.shape[1]),
+        "flow_frame_size": data.image_size if data.has_frames else None,
     }
 
 
@@ -662,7 +680,11 @@ class Run:
             class_names=self.data.class_names
             + [f"unused_{i}" for i in range(len(self.data.class_names), model.config.num_classes)],
             source=f"trained on all {len(self.plan.subjects)} subjects of {self.data.dataset}",
-            extra={"epochs": self.epochs, "seed": self.run_settings.seed},
+            extra={
+                "epochs": self.epochs,
+                "seed": self.run_settings.seed,
+                **_flow_record(model.config, self.data),
+            },
         )
         log.info("saved the all-subjects model in %s", self.workdir / workdir_files.FINAL_MODEL)
 

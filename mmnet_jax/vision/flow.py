@@ -313,3 +313,16 @@ def from_field_image(image: np.ndarray) -> np.ndarray:
     if x.ndim < 3 or x.shape[-1] != 3:
         raise ValueError(f"expected (H, W, 3) images, got shape {x.shape}")
     return np.ascontiguousarray(x[..., _FROM_FIELD].astype(np.float32))
+
+
+# The (u, v, strain) channel at each position of a field image's cv2.imread order.
+FIELD_ORDER = tuple(CHANNELS.index(c) for c in sorted(FIELD_CHANNELS, key=FIELD_CHANNELS.get))
+
+
+def model_input(flow_features):
+    """``(..., H, W, 3)`` channels ``(u, v, strain)`` -> what the flow models read: each
+    channel min-max normalised to 0..255 (:func:`minmax`, float32, not rounded) and laid
+    out as ``cv2.imread`` reads a field image (:data:`FIELD_CHANNELS`). NumPy or JAX, as
+    :func:`minmax`. A field image's own values (already normalised) come back unchanged
+    up to float rounding, so a model reads computed flow and the release's images alike."""
+    return minmax(flow_features)[..., FIELD_ORDER]

@@ -19,7 +19,8 @@ column names, subject and folder naming); this package does the rest:
    clip made from its onset frame (``face_align``: :mod:`mmnet_jax.vision.faces` landmarks,
    eyes levelled, square crop; else the plain Haar box), apex spotting
    (:mod:`mmnet_jax.vision.spot`) for a clip without an apex annotation when the config asks,
-   resize to the config's square ``image_size``;
+   resize to the config's square ``image_size``; with ``flow_size``, the onset-to-apex
+   optical flow of the face crops (:mod:`mmnet_jax.vision.flow`);
 5. ``report``: write the build report (:class:`BuildReport`): ``build_report.json`` in
    the builder's ``data_dir`` version folder, with counts by outcome and reason and the
    clips per reason.
@@ -57,6 +58,7 @@ from tfds_builders.me_common.checks import (
     ESTIMATED,
     EXCLUDED,
     EXCLUDED_BY_CLASS_MAP,
+    FLOW_FAILED,
     FOLDER_NOT_FOUND,
     KEPT,
     MISSING_FRAMES,
@@ -80,6 +82,7 @@ from tfds_builders.me_common.checks import (
 )
 from tfds_builders.me_common.config import (
     APEX_METHODS,
+    MIN_FLOW_SIZE,
     STRICT_ENV,
     MeConfig,
     derived_config,
@@ -98,9 +101,17 @@ from tfds_builders.me_common.files import (
     find_frame_root,
     find_sheet,
     list_dirs,
+    shallowest,
     walk_dirs,
 )
-from tfds_builders.me_common.frames import NoFaceError, crop, detect_face, load_record
+from tfds_builders.me_common.frames import (
+    FlowFailed,
+    NoFaceError,
+    clip_flow,
+    crop,
+    detect_face,
+    load_record,
+)
 from tfds_builders.me_common.intervals import (
     APEX_BEFORE_ONSET,
     APEX_NOT_ANNOTATED,
@@ -175,6 +186,7 @@ __all__ = [
     "cell_text",
     "check_clip",
     "check_interval",
+    "clip_flow",
     "ClipBuilder",
     "ClipPlan",
     "ClipProblem",
@@ -196,6 +208,8 @@ __all__ = [
     "find_frame_root",
     "find_sheet",
     "find_video_root",
+    "FLOW_FAILED",
+    "FlowFailed",
     "FOLDER_NOT_FOUND",
     "FolderIndex",
     "frame_number",
@@ -213,6 +227,7 @@ __all__ = [
     "MeConfig",
     "MICRO",
     "middle_frame",
+    "MIN_FLOW_SIZE",
     "MISSING_FRAMES",
     "NO_APEX_ANNOTATION",
     "NO_APEX_SPOTTED",
@@ -244,6 +259,7 @@ __all__ = [
     "read_workbook",
     "REPORT_FILENAME",
     "REQUIRED_FIELDS",
+    "shallowest",
     "sheet_clips",
     "SheetFormatError",
     "SheetLayout",

@@ -42,6 +42,7 @@ FOLDER_NOT_FOUND = "frames folder not found"
 MISSING_FRAMES = "missing frames"
 UNREADABLE_FRAME = "unreadable frame"
 DUPLICATE_CLIP = "duplicate clip"
+FLOW_FAILED = "flow not computed"
 APEX_REASONS = (
     APEX_NOT_A_NUMBER,
     APEX_OUT_OF_RANGE,

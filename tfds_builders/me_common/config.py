@@ -17,6 +17,7 @@ from tfds_builders import clip_features as cf
 from tfds_builders.me_common.cells import normalize_emotion
 
 STRICT_ENV = "MMNET_TFDS_STRICT"
+MIN_FLOW_SIZE = 2  # the strain's derivatives need two pixels a side
 
 
 @dataclasses.dataclass(eq=False)
@@ -38,6 +39,10 @@ class MeConfig(tfds.core.BuilderConfig):
       apex_method: how the apex of a clip whose release has NO apex annotation (SMIC) is
         chosen: ``"middle"`` (the middle frame of onset..offset) or a spotting method of
         :mod:`mmnet_jax.vision.spot` (``"detrended"``, ``"onset"``) over [onset, offset].
+      flow_size: 0 (the default): no flow; S: records also hold ``flow``, the onset-to-apex
+        optical flow (S, S, 3) float32 channels (u, v, strain) of
+        :func:`mmnet_jax.vision.flow.features`, computed on the labelled onset and apex
+        frames after the clip's face crop, at the crop's full size, then resized to S.
     """
 
     class_names: tuple[str, ...] = ()
@@ -47,6 +52,7 @@ class MeConfig(tfds.core.BuilderConfig):
     face_crop: bool = False
     face_align: bool = False
     apex_method: str = "middle"
+    flow_size: int = 0
 
     def __post_init__(self):
         check_options(self.face_crop, self.face_align, self.apex_method)
@@ -64,9 +70,10 @@ class MeConfig(tfds.core.BuilderConfig):
         crop = {"aligned": "aligned face", "box": "face box", "full frame": "full frame"}
         method = self.apex_method
         apex = "" if method == "middle" else f", missing apex spotted ({method})"
+        flow = f", flow {self.flow_size} px" if self.flow_size else ""
         return (
             f"{self.name} ({self.image_size} px, {self.frames_per_side} frames/side, "
-            f"{crop[self.crop_mode]}{apex})"
+            f"{crop[self.crop_mode]}{apex}{flow})"
         )
 
     def label_of(self, source: str, emotion: str) -> str | None:
@@ -120,13 +127,15 @@ def derived_config(
     face_crop: bool | None = None,
     face_align: bool | None = None,
     apex_method: str | None = None,
+    flow_size: int | None = None,
 ) -> MeConfig:
     """``base`` with other data options, under a name of its own (its own data folder).
 
     ``5class`` at 32 px -> ``5class_32px``; 3 frames per side -> ``..._3f``; face crop
     switched on or off against the predefined default -> ``..._crop`` / ``..._nocrop``;
     face alignment switched (while cropping) -> ``..._align`` / ``..._noalign``; another
-    apex method for clips without an apex -> ``..._<method>apex``.
+    apex method for clips without an apex -> ``..._<method>apex``; records with the
+    onset-to-apex flow at S px -> ``..._flow<S>`` (``flow_size`` 0 or None: no flow).
 
     ``face_align=True`` turns ``face_crop`` on unless it is given False (a ValueError);
     ``face_crop=False`` turns alignment off (frames as released).
@@ -147,6 +156,11 @@ def derived_config(
         check_options(False, False, apex_method)
         changes["apex_method"] = apex_method
         parts.append(f"{apex_method}apex")
+    if flow_size and flow_size != base.flow_size:
+        if flow_size < MIN_FLOW_SIZE:
+            raise ValueError(f"flow_size must be at least {MIN_FLOW_SIZE}, got {flow_size}")
+        changes["flow_size"] = int(flow_size)
+        parts.append(f"flow{int(flow_size)}")
     if not changes:
         return base
     return dataclasses.replace(base, name="_".join([base.name, *parts]), **changes)

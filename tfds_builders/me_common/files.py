@@ -8,7 +8,7 @@ from __future__ import annotations
 import collections
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from etils import epath
 
@@ -36,6 +36,20 @@ def walk_dirs(top: epath.Path, max_depth: int) -> Iterator[tuple[epath.Path, int
         for child in list_dirs(folder):
             if not _FRAME_FOLDER.match(child.name):
                 queue.append((child, depth + 1))
+
+
+def shallowest(
+    top: epath.Path, holds: Callable[[epath.Path], bool], preferred: str, max_depth: int
+) -> epath.Path | None:
+    """The shallowest folder under ``top`` (``top`` included, :func:`walk_dirs`) for
+    which ``holds(folder)``, one named ``preferred`` (without case) first; then by path;
+    None when there is none."""
+    candidates = [
+        (folder.name.lower() != preferred.lower(), depth, os.fspath(folder), folder)
+        for folder, depth in walk_dirs(top, max_depth)
+        if holds(folder)
+    ]
+    return min(candidates)[-1] if candidates else None
 
 
 def list_dirs(folder: epath.Path) -> list[epath.Path]:

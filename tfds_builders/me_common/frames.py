@@ -9,12 +9,13 @@ from __future__ import annotations
 import functools
 import json
 import os
+import time
 from collections.abc import Callable, Mapping
 
 import cv2
 import numpy as np
 
-from mmnet_jax.vision import faces, spot
+from mmnet_jax.vision import faces, flow, spot
 from mmnet_jax.vision import frames as frames_lib
 from tfds_builders import clip_features as cf
 from tfds_builders.me_common.checks import ClipPlan
@@ -73,6 +74,11 @@ def crop(rgb: np.ndarray, box: tuple[int, int, int, int] | None) -> np.ndarray:
 class NoFaceError(ValueError):
     """No face in a clip's onset frame while alignment is on and a face is required
     (strict builds): the message names the frame."""
+
+
+class FlowFailed(ValueError):
+    """The onset-to-apex flow of a clip cannot be computed (flow builds): the message
+    names the frames and why (e.g. frames of different sizes)."""
 
 
 def _face_transform(
@@ -154,9 +160,12 @@ def load_record(
     index: FolderIndex,
     face_crop: bool | None = None,
     require_face: bool = False,
+    flow_seconds: list[float] | None = None,
 ) -> cf.ClipRecord:
     """Reads, crops or aligns, and resizes a checked clip; spots its apex when the release
-    has none and ``config.apex_method`` is not ``"middle"``.
+    has none and ``config.apex_method`` is not ``"middle"``; with ``config.flow_size``,
+    computes the onset-to-apex flow (:func:`clip_flow`), appending the seconds it took
+    to ``flow_seconds`` when given.
 
     ``face_crop`` (default the config's) switches the crop for this clip's source;
     alignment is ``config.face_align`` while cropping. One transform, made from the onset
@@ -167,6 +176,8 @@ def load_record(
     Raises:
       OSError: naming the frame that cannot be decoded.
       NoFaceError: see above.
+      FlowFailed: the flow of the clip cannot be computed (the message says why).
+      mmnet_jax.vision.flow.FlowUnavailable: OpenCV without its contrib module.
     """
     frames = index.frames(plan.folder)
     crop_on = config.face_crop if face_crop is None else face_crop
@@ -206,6 +217,15 @@ def load_record(
         if n not in sized:
             image = read(n)
             sized[n] = frames_lib.resize_square(transform(image) if transform else image, size)
+    flow_features = None
+    if config.flow_size:
+        start = time.perf_counter()
+        flow_features = clip_flow(
+            read(plan.onset), read(plan.apex), transform, config.flow_size,
+            f"{frames[plan.onset].name} -> {frames[plan.apex].name}",
+        )  # fmt: skip
+        if flow_seconds is not None:
+            flow_seconds.append(time.perf_counter() - start)
     clip = plan.clip
     return cf.ClipRecord(
         subject=clip.subject,
@@ -224,4 +244,27 @@ def load_record(
         apex_numbers=apex_numbers,
         face_alignment=json.dumps(face_info, sort_keys=True),
         apex_method=plan.apex_method,
+        flow=flow_features,
     )
+
+
+def clip_flow(
+    onset: np.ndarray,
+    apex: np.ndarray,
+    transform: Callable[[np.ndarray], np.ndarray] | None,
+    size: int,
+    name: str,
+) -> np.ndarray:
+    """The ``flow`` feature of a clip: :func:`mmnet_jax.vision.flow.features` of its onset
+    and apex frames after the clip's face transform (at the crop's full size: no resize
+    before the flow), resized to ``size``.
+
+    Raises:
+      FlowFailed: naming ``name`` (the frames) and why.
+    """
+    if transform is not None:
+        onset, apex = transform(onset), transform(apex)
+    try:
+        return flow.features(onset, apex, size)
+    except flow.FlowError as e:
+        raise FlowFailed(f"no flow for {name}: {e}") from None

@@ -40,14 +40,19 @@ class BuildReport:
          "clips": {outcome: {reason: [{"id", "detail", "file"}]}},
          "notes": [{"id", "note"}],
          "preparation": {"face_crop", "face_align", "face_backend", "apex_method",
-                         "face_alignment": {mode: records}, "apex": {method: records}}}
+                         "face_alignment": {mode: records}, "apex": {method: records},
+                         "flow": {"size", "channels", "units", "normalised",
+                                  "computed_on", "tvl1": {parameters}, "records",
+                                  "seconds", "seconds_per_clip"}}}
 
     ``clips`` covers every clip of the sources: kept + estimated + skipped + excluded.
     An estimated clip is counted under its first reason; its detail lists them all.
     ``preparation`` holds the config's face and apex options, the face backend used
     (:func:`mmnet_jax.vision.faces.resolve_backend`, when alignment is on) and how many written
     records were aligned / box-cropped / left as full frames, and how their apex was
-    chosen (the records' ``face_alignment`` and ``apex_method``).
+    chosen (the records' ``face_alignment`` and ``apex_method``); ``flow`` (flow builds
+    only) what the records' ``flow`` holds, the TV-L1 parameters, and the time the flow
+    took.
     """
 
     def __init__(self, dataset: str, config: MeConfig, version: str, manual_dir: str, strict: bool):
@@ -66,6 +71,7 @@ class BuildReport:
         self.notes: list[dict[str, str]] = []
         self.face_modes: collections.Counter[str] = collections.Counter()
         self.apex_methods: collections.Counter[str] = collections.Counter()
+        self.flow: dict[str, Any] | None = None
 
     def prepared(self, record: cf.ClipRecord) -> None:
         """Count how a written record was prepared (face mode and apex method)."""
@@ -115,6 +121,7 @@ class BuildReport:
                 "apex_method": self.config.apex_method,
                 "face_alignment": dict(sorted(self.face_modes.items())),
                 "apex": dict(sorted(self.apex_methods.items())),
+                **({"flow": self.flow} if self.flow is not None else {}),
             },
         }
 
@@ -155,6 +162,11 @@ def summarize(report: Mapping[str, Any], max_clips: int = 5) -> str:
         parts = [f"{mode} {n}" for mode, n in prep.get("face_alignment", {}).items()]
         parts += [f"apex {method} {n}" for method, n in prep.get("apex", {}).items()]
         lines.append("  frames: " + ", ".join(parts))
+    if prep.get("flow"):
+        f = prep["flow"]
+        timing = f", {f['seconds_per_clip']:.3f} s per clip" if "seconds_per_clip" in f else ""
+        state = "normalised 0..255" if f.get("normalised") else "raw"
+        lines.append(f"  flow: {f['records']} records at {f['size']} px ({state}){timing}")
     if report.get("notes"):
         lines.append(f"  notes: {len(report['notes'])} (e.g. {report['notes'][0]['note']})")
     return "\n".join(lines)

@@ -145,6 +145,14 @@ class LongVideoBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     SOURCE = ""
     FPS = 0.0
     EXPECTED_FILES = ""
+    # The data options this builder takes (mmnet prepare's flags of the same names).
+    DATA_OPTIONS: tuple[str, ...] = (
+        "image_size",
+        "grayscale",
+        "face_crop",
+        "face_align",
+        "face_every",
+    )
     BUILDER_CONFIGS = [
         VideoConfig(
             name="default",

@@ -51,18 +51,14 @@ def find_root(manual_dir: epath.PathLike, max_depth: int = 4) -> epath.Path:
       me_common.SourceNotFoundError: naming the layout expected and where.
     """
     manual_dir = epath.Path(manual_dir)
-    candidates = [
-        (folder.name.lower() != "hs", depth, os.fspath(folder), folder)
-        for folder, depth in me_common.walk_dirs(manual_dir, max_depth)
-        if _subjects(folder)
-    ]
-    if not candidates:
+    root = me_common.shallowest(manual_dir, lambda f: bool(_subjects(f)), "HS", max_depth)
+    if root is None:
         raise me_common.SourceNotFoundError(
             f"{TITLE}: no frame folder found in {manual_dir} (searched {max_depth} folder "
             f"levels deep): expected frames laid out as e.g. {manual_dir / EXAMPLE_FRAME}. "
             "See the builder's MANUAL_DOWNLOAD_INSTRUCTIONS."
         )
-    return min(candidates)[-1]
+    return root
 
 
 def find_source(manual_dir: epath.PathLike) -> tuple[me_common.Source, list[dict]]:

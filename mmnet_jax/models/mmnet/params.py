@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import os
 import re
-import zipfile
 from collections.abc import Mapping
 
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from mmnet_jax.models import torch_weights
 from mmnet_jax.models.mmnet.config import MMNetConfig
 from mmnet_jax.models.mmnet.model import MMNet
 
@@ -203,40 +203,6 @@ def mmnet_to_torch(model: MMNet) -> dict[str, np.ndarray]:
 
 
 def load_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read an official state dict from ``.npz`` or ``.pth``/``.pt`` (needs torch).
-
-    Raises:
-      FileNotFoundError: no such file.
-      ImportError: a ``.pth`` file without PyTorch installed.
-      ValueError: the file cannot be read as a state dict (the message names it).
-    """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"weights file not found: {path}")
-    if path.endswith(".npz"):
-        try:
-            with np.load(path) as z:
-                return {k: z[k] for k in z.files}
-        except (OSError, ValueError, zipfile.BadZipFile) as e:
-            raise ValueError(f"{path}: not a readable .npz state dict ({e})") from None
-    try:
-        import torch  # noqa: PLC0415 - optional dependency
-    except ImportError:
-        raise ImportError(
-            f"reading {path} needs PyTorch: pip install 'mmnet_jax[torch]', or save the "
-            "state dict as .npz"
-        ) from None
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - torch raises many kinds for a bad file
-        raise ValueError(f"{path}: not a readable PyTorch state dict ({e})") from None
-    for key in ("state_dict", "model", "net"):
-        if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
-            obj = obj[key]
-    if not isinstance(obj, dict):
-        raise ValueError(f"{path}: holds a {type(obj).__name__}, not a state dict")
-    out = {}
-    for k, v in obj.items():
-        k = k.removeprefix("module.")  # DataParallel checkpoints
-        out[k] = v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v)
-    return out
+    """Read an official state dict from ``.npz`` or ``.pth``/``.pt`` (needs torch):
+    :func:`mmnet_jax.models.torch_weights.read`."""
+    return torch_weights.read(path)

@@ -1,0 +1,19 @@
+"""Which channel of the ``flow`` input holds what: the one place the models read it from.
+
+The ``flow`` input (``registry.FRAMES``) is a NHWC float batch ``(B, S, S, 3)`` of the
+onset-to-apex optical flow as the field's flow images hold it: the STSTNet release's
+``norm_u_v_os`` PNGs read with ``cv2.imread`` (OpenCV's channel order) as float 0..255, no
+normalisation. Each channel is the horizontal flow ``u``, the vertical flow ``v`` or the
+optical strain, each min-max scaled to 0..255. Models that take all three (STSTNet, HTNet)
+read them in this order as the official code does; models that read some (Off-ApexNet:
+``u`` and ``v``) pick them by these indices.
+"""
+
+# Which channel of a cv2.imread flow image is u, v and strain (docs/flow.md). Measured on
+# the STSTNet release's 442 composite test images (benchmarks/ststnet_release.py): channel
+# 0 is a magnitude (median 14 of 255), even under a left-right mirror: the strain;
+# channel 2 is odd under the mirror (median correlation -0.21; channel 1: +0.68), as a
+# face's horizontal flow is; and the strain fits its definition from (u, v) = (2, 1)
+# better than from (1, 2) on 311 of 442 images. So the PNGs hold RGB = (u, v, strain)
+# and cv2.imread gives them reversed.
+U, V, STRAIN = 2, 1, 0
