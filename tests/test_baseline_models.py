@@ -16,6 +16,7 @@ from skimage import data as skdata
 
 from mmnet_jax.models import flow_input, htnet, off_apexnet, registry, ststnet
 from mmnet_jax.vision import faces
+from mmnet_jax.vision import flow as vision_flow
 
 # Two levels of 8 and 16 channels, one block each: quick to build and compile.
 SMALL_HTNET = htnet.HTNetConfig(dim=8, heads=2, num_hierarchies=2, block_repeats=(1, 1))
@@ -82,6 +83,15 @@ def test_ststnet_dropout_is_elementwise_and_batchnorm_follows_the_mode():
     after = np.asarray(model.bns[0].mean[...])
     _run(model, _flow())
     np.testing.assert_array_equal(model.bns[0].mean[...], after)
+
+
+def test_flow_channels_are_the_field_images_channels():
+    field = vision_flow.FIELD_CHANNELS
+    assert (flow_input.U, flow_input.V, flow_input.STRAIN) == (
+        field["u"],
+        field["v"],
+        field["strain"],
+    )
 
 
 def test_off_apexnet_reads_u_and_v_only():
