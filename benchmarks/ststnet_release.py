@@ -14,12 +14,7 @@ them (``cv2.imread``, float 0..255), once per channel order of ``--channel_order
 predictions of all subjects are pooled into UF1 and UAR (the authors logged UF1 0.7209,
 UAR 0.725 in ``STSTNet_python_logfile.txt``); with ``--log``, each subject's (label,
 prediction) counts are compared with the log's.
-
-It also tells the channels' roles apart on the same images (``channel_roles``): the
-strain is a magnitude (skewed, near 0 off the face); a face's horizontal flow is odd
-under a left-right mirror (median-centred: negative mirror correlation), its vertical
-flow even; and the strain fits ``e_xx^2 + e_yy^2 + 2 e_xy^2`` of the right (u, v)
-assignment better than of the swapped one.
+Which channel holds u, v and strain: ``benchmarks/flow_channels.py`` (docs/flow.md).
 """
 
 from __future__ import annotations
@@ -60,47 +55,6 @@ def read_test_images(flow_dir: str, subject: str) -> tuple[np.ndarray, np.ndarra
             images.append(image.astype(np.float32))
             labels.append(int(label))
     return np.stack(images), np.asarray(labels)
-
-
-def _mirror_correlation(x: np.ndarray) -> float:
-    x = x - np.median(x)
-    m = x[:, ::-1]
-    return float((x * m).sum() / np.sqrt((x * x).sum() * (m * m).sum() + 1e-12))
-
-
-def _strain_fit(strain: np.ndarray, u: np.ndarray, v: np.ndarray) -> float:
-    """R^2 of strain^2 ~ a^2 (u_x^2 + u_y^2 / 2) + b^2 (v_y^2 + v_x^2 / 2) + ab u_y v_x + c
-    (the strain's definition, each channel min-max scaled by an unknown factor)."""
-    uy, ux = np.gradient(u)
-    vy, vx = np.gradient(v)
-    x = np.stack([(ux**2 + uy**2 / 2).ravel(), (vy**2 + vx**2 / 2).ravel(), (uy * vx).ravel(),
-                  np.ones(u.size)], 1)  # fmt: skip
-    y = (strain**2).ravel()
-    coef, *_ = np.linalg.lstsq(x, y, rcond=None)
-    return float(1 - ((y - x @ coef) ** 2).sum() / ((y - y.mean()) ** 2).sum())
-
-
-def channel_roles(images: np.ndarray) -> str:
-    """A Markdown table of the evidence for each cv2.imread channel's role, over flow
-    images (n, S, S, 3) (0..255)."""
-    x = images.astype(np.float64) / 255.0
-    lines = ["| cv2.imread channel | median | mirror correlation (median) | "
-             "images with it < 0 |", "|---|---|---|---|"]  # fmt: skip
-    for c in range(3):
-        r = np.array([_mirror_correlation(im[..., c]) for im in x])
-        lines.append(f"| {c} | {np.median(images[..., c]):.0f} | {np.median(r):.3f} | "
-                     f"{(r < 0).sum()}/{len(r)} |")  # fmt: skip
-    strain = int(np.argmin(np.median(images, axis=(0, 1, 2))))
-    a, b = [c for c in range(3) if c != strain]
-    fits = {
-        (u, v): np.array([_strain_fit(im[..., strain], im[..., u], im[..., v]) for im in x])
-        for u, v in ((a, b), (b, a))
-    }
-    (h1, f1), (h2, f2) = fits.items()
-    lines += ["", f"Strain (channel {strain}) fitted from u, v (median R^2): u={h1[0]}, "
-              f"v={h1[1]}: {np.median(f1):.3f}; u={h2[0]}, v={h2[1]}: {np.median(f2):.3f}; "
-              f"the first fits better on {(f1 > f2).sum()}/{len(f1)} images."]  # fmt: skip
-    return "\n".join(lines)
 
 
 def read_log(path: str) -> dict[str, Counter]:
@@ -210,8 +164,6 @@ def _body(fv: flags.FlagValues, positional: list[str]) -> int:
             )
             row += f" {same}/{len(models)} |"
         print(row)
-    print("\nWhich channel is which (the same images):\n")
-    print(channel_roles(np.concatenate([data[s][0] for s in models])))
     return 0
 
 

@@ -16,6 +16,7 @@ from skimage import data as skdata
 
 from mmnet_jax.models import flow_input, htnet, off_apexnet, registry, ststnet
 from mmnet_jax.vision import faces
+from mmnet_jax.vision import flow as vision_flow
 
 # Two levels of 8 and 16 channels, one block each: quick to build and compile.
 SMALL_HTNET = htnet.HTNetConfig(dim=8, heads=2, num_hierarchies=2, block_repeats=(1, 1))
@@ -42,19 +43,28 @@ def test_registered_with_the_flow_input(name):
     assert registry.of_config(config) is spec
 
 
-@pytest.mark.parametrize(
-    "name,config",
-    [
-        ("ststnet", ststnet.STSTNetConfig(num_classes=5)),
-        ("off_apexnet", off_apexnet.OffApexNetConfig(num_classes=5)),
-        ("htnet", dataclasses.replace(SMALL_HTNET, num_classes=5)),
-    ],
-)
-def test_built_by_the_registry_trains_and_evaluates(name, config):
-    """As the trainer builds and switches a model: ``nnx.Rngs(params=, dropout=)``,
-    ``train()`` (dropout draws differ call to call) and ``eval()`` (deterministic)."""
-    spec = registry.get(name)
-    model = spec.build(config, nnx.Rngs(params=0, dropout=1))
+# Built once, as the trainer builds a model (``nnx.Rngs(params=, dropout=)``), and shared
+# by the tests below (each sets the mode it needs).
+CONFIGS = {
+    "ststnet": ststnet.STSTNetConfig(num_classes=5),
+    "off_apexnet": off_apexnet.OffApexNetConfig(num_classes=5),
+    "htnet": dataclasses.replace(SMALL_HTNET, num_classes=5),
+}
+
+
+@pytest.fixture(scope="module")
+def built():
+    return {
+        name: registry.get(name).build(config, nnx.Rngs(params=0, dropout=1))
+        for name, config in CONFIGS.items()
+    }
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_built_by_the_registry_trains_and_evaluates(built, name):
+    """``train()`` (dropout draws differ call to call) and ``eval()`` (deterministic), as
+    the trainer switches them."""
+    spec, model = registry.get(name), built[name]
     flow = _flow()
     model.eval()
     a, b = _run(model, *spec.pick(flow=flow)), _run(model, *spec.pick(flow=flow))
@@ -68,8 +78,8 @@ def test_built_by_the_registry_trains_and_evaluates(name, config):
         assert not np.allclose(c, d)
 
 
-def test_ststnet_dropout_is_elementwise_and_batchnorm_follows_the_mode():
-    model = ststnet.STSTNet(ststnet.STSTNetConfig(), rngs=nnx.Rngs(params=0, dropout=1))
+def test_ststnet_dropout_is_elementwise_and_batchnorm_follows_the_mode(built):
+    model = built["ststnet"]
     model.train()
     y = np.asarray(model.dropout(jnp.ones((4, 10, 10, 16))))
     assert set(np.unique(y)) == {0.0, 2.0}  # p = 0.5, kept values scaled by 1 / (1 - p)
@@ -84,8 +94,17 @@ def test_ststnet_dropout_is_elementwise_and_batchnorm_follows_the_mode():
     np.testing.assert_array_equal(model.bns[0].mean[...], after)
 
 
-def test_off_apexnet_reads_u_and_v_only():
-    model = off_apexnet.OffApexNet(off_apexnet.OffApexNetConfig(), rngs=nnx.Rngs(0))
+def test_flow_channels_are_the_field_images_channels():
+    field = vision_flow.FIELD_CHANNELS
+    assert (flow_input.U, flow_input.V, flow_input.STRAIN) == (
+        field["u"],
+        field["v"],
+        field["strain"],
+    )
+
+
+def test_off_apexnet_reads_u_and_v_only(built):
+    model = built["off_apexnet"]
     model.eval()
     flow = _flow()
     base = _run(model, flow)
@@ -119,10 +138,10 @@ def test_assembly_places_the_blocks_in_official_order():
     np.testing.assert_array_equal(swapped[14:, :14], image[:14, 14:])
 
 
-def test_htnet_cuts_at_the_config_centres_without_landmarks():
-    model = htnet.HTNet(SMALL_HTNET, rngs=nnx.Rngs(0))
-    flow = _flow(3)
-    centres = jnp.broadcast_to(jnp.asarray(SMALL_HTNET.block_centres), (3, 4, 2))
+def test_htnet_cuts_at_the_config_centres_without_landmarks(built):
+    model = built["htnet"]
+    flow = _flow()
+    centres = jnp.broadcast_to(jnp.asarray(SMALL_HTNET.block_centres), (2, 4, 2))
     np.testing.assert_array_equal(_run(model, flow), _run(model, flow, centres))
     assert not np.allclose(_run(model, flow), _run(model, flow, centres + 5.0))
 

@@ -42,4 +42,4 @@ def test_the_release_check_reads_weights_images_and_log(tmp_path, capsys):
     assert "2 subjects, 8 test images" in out
     row = next(line for line in out.splitlines() if line.startswith("| 012 |"))
     assert row.endswith("| 2/2 |")  # each subject's predictions as the log has them
-    assert "| 210 |" in out and "mirror correlation" in out
+    assert "| 210 |" in out

@@ -9,11 +9,9 @@ read them in this order as the official code does; models that read some (Off-Ap
 ``u`` and ``v``) pick them by these indices.
 """
 
-# Which channel of a cv2.imread flow image is u, v and strain (docs/flow.md). Measured on
-# the STSTNet release's 442 composite test images (benchmarks/ststnet_release.py): channel
-# 0 is a magnitude (median 14 of 255), even under a left-right mirror: the strain;
-# channel 2 is odd under the mirror (median correlation -0.21; channel 1: +0.68), as a
-# face's horizontal flow is; and the strain fits its definition from (u, v) = (2, 1)
-# better than from (1, 2) on 311 of 442 images. So the PNGs hold RGB = (u, v, strain)
-# and cv2.imread gives them reversed.
+# Which channel of a cv2.imread flow image is u, v and strain: the PNGs hold RGB = (u, v,
+# strain) and cv2.imread gives them reversed (docs/flow.md; benchmarks/flow_channels.py
+# measures it on the STSTNet release's images). The same as
+# mmnet_jax.vision.flow.FIELD_CHANNELS (models import nothing of vision;
+# tests/test_baseline_models.py keeps the two equal).
 U, V, STRAIN = 2, 1, 0
