@@ -113,7 +113,6 @@ def test_a_folder_of_subjects_becomes_a_loso_workdir(capsys, loso_workdir):
 # mmnet_jax.training.checkpoints.load_fold_model compares a PRNG key variable (shape ())
 # with its stored key data (shape (2,)) and refuses every model with a dropout stream in
 # its state (STSTNet, Off-ApexNet, MMNet with drop-path), whoever wrote the checkpoint.
-@pytest.mark.xfail(strict=True, raises=ValueError, reason="load_fold_model and PRNG keys")
 def test_model_dir_loads_the_fold_models(loso_workdir):
     _, out = loso_workdir
     for seed, subject in enumerate(SUBJECTS):

@@ -200,6 +200,9 @@ def load_fold_model(workdir, subject: str):
             if name not in saved:
                 raise ValueError(f"checkpoint of fold {subject!r} lacks {part}/{name}")
             value = np.asarray(saved[name])
+            if _is_key(var.get_value()):  # stored as its uint32 key data (keys_to_data)
+                # The fold states' streams are the trainer's keys (fold_trainer.PRNG_IMPL).
+                value = jax.random.wrap_key_data(value, impl=fold_trainer.PRNG_IMPL)
             if value.shape[1:] != var.get_value().shape:
                 raise ValueError(
                     f"checkpoint of fold {subject!r}: {part}/{name} has shape "

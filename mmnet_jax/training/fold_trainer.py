@@ -587,7 +587,8 @@ def _lower(jitted, args: tuple, platform: str | None):
 
 def fold_model(graphdef, params, rest, i: int) -> nnx.Module:
     """Row ``i`` of fold-stacked ``params`` and ``rest`` as a stand-alone model (eval mode)."""
-    one = jax.tree.map(lambda x: np.asarray(jax.device_get(x))[i], (params, rest))
+    # device_get, not np.asarray: PRNG key leaves (dropout streams) stay typed keys.
+    one = jax.tree.map(lambda x: jax.device_get(x)[i], (params, rest))
     model = nnx.merge(graphdef, *one)
     model.eval()
     return model
