@@ -168,8 +168,9 @@ def use_model(config: ml_collections.ConfigDict, name: str) -> ml_collections.Co
     spec = registry.get(name)
     model = ml_collections.ConfigDict({"name": name})
     for f in dataclasses.fields(spec.config_class):
-        if f.name not in ("num_classes", "image_size") and f.default is not dataclasses.MISSING:
-            model[f.name] = list(f.default) if isinstance(f.default, tuple) else f.default
+        if f.name in ("num_classes", "image_size") or not _flat(f.default):
+            continue  # from the data; or a nested default (e.g. HTNet's block centres)
+        model[f.name] = list(f.default) if isinstance(f.default, tuple) else f.default
     config.model = model
     r = recipe.MODEL_RECIPES[name]
     config.train = ml_collections.ConfigDict(dataclasses.asdict(r.train))
@@ -184,6 +185,14 @@ def finish(config: ml_collections.ConfigDict, args: ml_collections.ConfigDict):
     if args.runlocal:
         runlocal(config)
     return config
+
+
+def _flat(value) -> bool:
+    """A default a config field can hold: a number, string or flat tuple of them."""
+    scalar = (bool, int, float, str)
+    return isinstance(value, scalar) or (
+        isinstance(value, tuple) and all(isinstance(v, scalar) for v in value)
+    )
 
 
 def runlocal(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:

@@ -8,8 +8,10 @@ Each fold model (the one that left subject S out: a training run's, or one conve
 from official per-subject weights) predicts its own subject's clips of the dataset; the
 predictions are pooled and scored as a training run's are (accuracy, UF1, UAR, per class,
 per fold, per source, the bootstrap interval), and ``results.json``,
-``predictions.csv``, ``epoch_predictions.npz`` and ``report.md`` are written into the
-workdir. No training, no epoch selection: each model is scored as it is.
+``predictions.csv``, ``epoch_predictions.npz`` and ``report.md`` are written to
+``--out``: by default the workdir itself when it holds no results yet (a converted one),
+else ``WORKDIR/evaluate_<dataset>`` (a training run's own results stay). No training, no
+epoch selection: each model is scored as it is.
 
 Classes are matched by name (the model's class names, e.g. ``convert --class_names``,
 against the dataset's); a model of ``class_<i>`` names is read in the dataset's order.
@@ -63,6 +65,10 @@ def _define(fv: flags.FlagValues) -> None:
         "prepared_flow_size", None, "the --flow size the records were prepared with",
         flag_values=fv,
     )  # fmt: skip
+    flags.DEFINE_string(
+        "out", None, "where the results go (default: the workdir, or WORKDIR/evaluate_<dataset> "
+        "when it holds a run's results)", flag_values=fv,
+    )  # fmt: skip
 
 
 def data_section(resolved: dict, fv: flags.FlagValues) -> ml_collections.ConfigDict:
@@ -103,10 +109,23 @@ def class_map(model_names: Sequence[str], data_names: Sequence[str]) -> np.ndarr
     return out
 
 
-def evaluate(workdir: str | os.PathLike, data_cfg: ml_collections.ConfigDict) -> dict:
+def default_out(workdir: str | os.PathLike, data_cfg: ml_collections.ConfigDict) -> epath.Path:
+    """The workdir itself when it holds no results.json, else ``WORKDIR/evaluate_<name>``."""
+    wd = epath.Path(workdir)
+    if not (wd / workdir_files.RESULTS).exists():
+        return wd
+    name = "_".join(filter(None, (data_cfg.name, data_cfg.get("builder_config", ""))))
+    return wd / f"evaluate_{name}"
+
+
+def evaluate(
+    workdir: str | os.PathLike,
+    data_cfg: ml_collections.ConfigDict,
+    out: str | os.PathLike | None = None,
+) -> dict:
     """Score every fold model of ``workdir`` on its subject's clips of the dataset
-    ``data_cfg`` names; writes the run's output files there and returns results.json's
-    dict.
+    ``data_cfg`` names; writes the run's output files to ``out`` (default:
+    :func:`default_out`) and returns results.json's dict.
 
     Raises:
       ValueError, FileNotFoundError, DatasetError: the workdir, dataset or classes do
@@ -185,13 +204,17 @@ def evaluate(workdir: str | os.PathLike, data_cfg: ml_collections.ConfigDict) ->
         f"clips of {data.dataset}; metrics over the pooled predictions; no training, no "
         "epoch selection"
     )
-    wd.mkdir(parents=True, exist_ok=True)
-    (wd / workdir_files.RESULTS).write_text(json.dumps(summary, indent=2, sort_keys=True))
+    dest = epath.Path(out) if out is not None else default_out(wd, data_cfg)
+    dest.mkdir(parents=True, exist_ok=True)
+    if dest != wd:  # the report reads the models' config beside the results
+        (dest / workdir_files.CONFIG).write_text(cfg_file.read_text())
+    (dest / workdir_files.RESULTS).write_text(json.dumps(summary, indent=2, sort_keys=True))
     rows = results.prediction_rows(progress, plan, clips, 1)
-    (wd / workdir_files.PREDICTIONS).write_text(results.predictions_csv(rows))
+    (dest / workdir_files.PREDICTIONS).write_text(results.predictions_csv(rows))
     arrays = results.epoch_predictions(progress, plan, clips, 1)
-    (wd / workdir_files.EPOCH_PREDICTIONS).write_bytes(results.npz_bytes(arrays))
-    report.report_workdir(wd)
+    (dest / workdir_files.EPOCH_PREDICTIONS).write_bytes(results.npz_bytes(arrays))
+    report.report_workdir(dest)
+    summary["out"] = os.fspath(dest)
     return summary
 
 
@@ -209,13 +232,13 @@ def _body(fv: flags.FlagValues, positional: list[str]) -> int:
     from mmnet_jax.data import records as data_lib  # noqa: PLC0415
 
     try:
-        summary = evaluate(fv.workdir, data_cfg)
+        summary = evaluate(fv.workdir, data_cfg, fv.out)
     except (ValueError, FileNotFoundError, data_lib.DatasetError) as e:
         cli.fail(str(e))
     print(
         f"{summary['dataset']}: {summary['num_subjects']} folds, {summary['num_samples']} clips: "
         f"accuracy {summary['accuracy']:.4f}, UF1 {summary['uf1']:.4f}, UAR {summary['uar']:.4f} "
-        f"(results.json, predictions.csv, report.md in {fv.workdir})"
+        f"(results.json, predictions.csv, report.md in {summary['out']})"
     )
     return 0
 
