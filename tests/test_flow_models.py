@@ -81,6 +81,12 @@ def test_evaluate_scores_what_training_scored(run, capsys):
     ):
         assert list(a["id"]) == list(b["id"])
         np.testing.assert_allclose(b["probability"][0, 0], a["probability"][0, -1], atol=2e-5)
+    # mmnet compare: one table naming each run's model; the two test the same clips.
+    assert commands.main(["compare", str(workdir), str(out)]) == 0
+    table = capsys.readouterr().out
+    (row,) = [x for x in table.splitlines() if x.startswith(f"| {workdir} |")]
+    assert row.rstrip(" |").endswith("| ststnet")
+    assert "Paired comparisons" in table and "Published on the MEGC 2019" not in table
     assert commands.main(["evaluate", "--workdir", str(workdir / "nope")]) == 2
     assert "config.json is missing" in one_line(capsys)
 

@@ -28,7 +28,7 @@ from etils import epath
 from mmnet_jax import cli
 from mmnet_jax import workdir as workdir_files
 from mmnet_jax.evaluation import metrics
-from mmnet_jax.reporting import tables
+from mmnet_jax.reporting import published, tables
 
 FORMATS = ("markdown", "csv", "latex")
 OPTIMISTIC_NOTE = (
@@ -53,6 +53,7 @@ CSV_COLUMNS = (
     "uar_ci_low",
     "uar_ci_high",
     "optimistic_uf1",
+    "model",
 )
 PAIRED_COLUMNS = ("run_a", "run_b", "uf1_difference", "ci_low", "ci_high", "subjects")
 
@@ -64,6 +65,7 @@ class Run:
     name: str
     results: dict[str, Any]
     arrays: dict[str, np.ndarray] | None
+    model: str = "mmnet"  # the registry model (its config.json's; mmnet when absent)
 
     @property
     def seeds(self) -> list[int]:
@@ -147,7 +149,14 @@ def load_run(path: str) -> Run:
                 arrays = {k: z[k] for k in z.files}
         except (OSError, ValueError) as e:
             cli.fail(f"{npz} cannot be read: {e}")
-    return Run(str(path).rstrip("/"), results, arrays)
+    model = "mmnet"
+    cfg_file = wd / workdir_files.CONFIG
+    if cfg_file.exists():
+        try:
+            model = str(json.loads(cfg_file.read_text()).get("model", "mmnet"))
+        except (OSError, ValueError) as e:
+            cli.fail(f"{cfg_file} cannot be read: {e}")
+    return Run(str(path).rstrip("/"), results, arrays, model)
 
 
 # --- rows ----------------------------------------------------------------------------
@@ -174,6 +183,7 @@ def row(run: Run) -> dict[str, Any]:
         "uar_ci_low": ci.get("uar", [None, None])[0],
         "uar_ci_high": ci.get("uar", [None, None])[1],
         "optimistic_uf1": r.get("optimistic", {}).get("uf1"),
+        "model": run.model,
     }
 
 
@@ -234,10 +244,13 @@ def _cells(d: dict, pm: str) -> list[str]:
         _mean_std_ci(d, "uf1", pm),
         _mean_std_ci(d, "uar", pm),
         _f(d["optimistic_uf1"]),
+        d["model"],
     ]
 
 
-HEADER = ["run", "dataset, task", "protocol", "accuracy", "UF1", "UAR", "optimistic UF1 *"]
+HEADER = [
+    "run", "dataset, task", "protocol", "accuracy", "UF1", "UAR", "optimistic UF1 *", "model"
+]  # fmt: skip
 PAIRED_HEADER = ["run A", "run B", "UF1 A - B", "95% interval", "test subjects"]
 LEGEND = (
     "accuracy, UF1, UAR: mean ± sample std over seeds [95% bootstrap interval over test subjects]"
@@ -251,7 +264,30 @@ def markdown(rows: list[dict], pairs: list[dict]) -> str:
     if pairs:
         lines += ["", "Paired comparisons (runs on the same clips):", ""]
         lines += table(PAIRED_HEADER, [_pair_cells(p) for p in pairs])
+    if rows and all(_composite(d["dataset"]) for d in rows):
+        lines += ["", *published_lines()]
     return "\n".join(lines) + "\n"
+
+
+def _composite(dataset: str) -> bool:
+    """A run on the MEGC 2019 composite (its clips, or the STSTNet release's flow images
+    of them)."""
+    return str(dataset).split("/")[0] in (published.COMPOSITE_DATASET, "flow_images")
+
+
+def published_lines() -> list[str]:
+    """The published composite figures, each with its selection rule: beside the runs,
+    not comparable with them unless the rule is the same."""
+    body = [
+        [p["method"], _f(p["uf1"]), _f(p["uar"]), p["selection"]]
+        for p in published.PUBLISHED_COMPOSITE
+    ]
+    return [
+        "Published on the MEGC 2019 composite (other code, other flow; each with its epoch "
+        "rule: only a rule without the test subject is comparable with the rows above):",
+        "",
+        *tables.table(["method", "UF1", "UAR", "epoch selection"], body, "lrrl"),
+    ]
 
 
 def _pair_cells(p: dict) -> list[str]:
@@ -295,7 +331,7 @@ def latex(rows: list[dict], pairs: list[dict]) -> str:
         lines += [" & ".join(_tex(c) for c in cells) + r" \\" for cells in body]
         return lines + ["\\hline", "\\end{tabular}"]
 
-    lines = tabular(HEADER, [_cells(d, "±") for d in rows], "lll" + "r" * 4)
+    lines = tabular(HEADER, [_cells(d, "±") for d in rows], "lll" + "r" * 4 + "l")
     lines.append("% " + _tex(LEGEND.replace("±", "+-")) + "; * " + _tex(OPTIMISTIC_NOTE))
     if pairs:
         lines += ["", *tabular(PAIRED_HEADER, [_pair_cells(p) for p in pairs], "llrrr")]

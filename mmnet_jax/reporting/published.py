@@ -24,6 +24,27 @@ PAPER_RESULTS: dict[tuple[str, int], tuple[str, float, float]] = {
 # keeps each subject's best test-accuracy epoch ("best UF1 / best UAR").
 PUBLISHED_COMPOSITE: list[dict[str, Any]] = [
     {
+        "method": "STSTNet (Liong et al., FG 2019)",
+        "uf1": 0.7353,
+        "uar": 0.7605,
+        "per_source_uf1": {},
+        "selection": "not stated in the paper",
+    },
+    {
+        "method": "STSTNet, its released per-subject weights (christy1206/STSTNet log)",
+        "uf1": 0.7209,
+        "uar": 0.725,
+        "per_source_uf1": {},
+        "selection": "the last of 800 epochs (main.py; reproduced by mmnet evaluate)",
+    },
+    {
+        "method": "Off-ApexNet (Gan et al., Signal Process. Image Commun. 2019)",
+        "uf1": 0.7196,
+        "uar": 0.7096,
+        "per_source_uf1": {},
+        "selection": "not stated in the paper",
+    },
+    {
         "method": "HTNet (Neurocomputing 2024, arXiv:2307.14637)",
         "uf1": 0.8603,
         "uar": 0.8475,
