@@ -84,7 +84,8 @@ def test_evaluate_scores_what_training_scored(run, capsys):
     # mmnet compare: one table naming each run's model; the two test the same clips.
     assert commands.main(["compare", str(workdir), str(out)]) == 0
     table = capsys.readouterr().out
-    (row,) = [x for x in table.splitlines() if x.startswith(f"| {workdir} |")]
+    runs = table.split("Paired comparisons")[0].splitlines()
+    (row,) = [x for x in runs if x.startswith(f"| {workdir} |")]
     assert row.rstrip(" |").endswith("| ststnet")
     assert "Paired comparisons" in table and "Published on the MEGC 2019" not in table
     assert commands.main(["evaluate", "--workdir", str(workdir / "nope")]) == 2
