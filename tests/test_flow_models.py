@@ -5,7 +5,9 @@ of its fold models, which must score what training scored at its last epoch."""
 
 from __future__ import annotations
 
+import csv
 import json
+import pathlib
 
 import cv2
 import numpy as np
@@ -130,3 +132,46 @@ def test_export_takes_the_flow_image(run, tmp_path):
     model, _ = model_dir.load(workdir)
     x = np.random.default_rng(1).uniform(0, 255, (2, 16, 16, 3)).astype(np.float32)
     np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(model(x)), rtol=1e-5, atol=1e-5)
+
+
+def test_converted_per_subject_weights_are_evaluated_on_flow_images(tmp_path, capsys):
+    """The STSTNet release's path on a small folder of its layout: prepare flow_images,
+    convert a folder of <subject> state dicts, mmnet evaluate. Each clip's prediction is
+    what the official code predicts (cv2.imread float image, the subject's weights),
+    named by the release's class folders (0 negative, 1 positive, 2 surprise)."""
+    import jax.numpy as jnp  # noqa: PLC0415
+
+    from mmnet_jax.models import ststnet  # noqa: PLC0415
+    from tests.parity_utils import load_fixture, recipe_state_dict  # noqa: PLC0415
+
+    release = pathlib.Path(__file__).parents[1] / "tfds_builders/flow_images/dummy_data"
+    data_dir = tmp_path / "tfds"
+    prepare = ["prepare", "--dataset", "flow_images/3class", "--manual_dir", str(release)]
+    assert commands.main([*prepare, "--data_dir", str(data_dir)]) == 0
+    manifest, _ = load_fixture("ststnet")
+    weights = tmp_path / "STSTNet_Weights"
+    weights.mkdir()
+    folders = sorted(p for p in (release / "norm_u_v_os").iterdir() if p.is_dir())
+    models = {}
+    for seed, folder in enumerate(folders):
+        sd = {k: v.astype(np.float32) for k, v in recipe_state_dict(manifest, seed).items()}
+        np.savez(weights / f"{folder.name}.npz", **sd)
+        models[folder.name] = ststnet.params.from_torch(sd, ststnet.STSTNetConfig())
+        models[folder.name].eval()
+    out = tmp_path / "release"
+    convert = ["convert", "--model", "ststnet", "--weights", str(weights), "--out", str(out)]
+    assert commands.main(convert) == 0
+    evaluate = ["evaluate", "--workdir", str(out), "--dataset", "flow_images/3class"]
+    assert commands.main([*evaluate, "--data_dir", str(data_dir)]) == 0
+    capsys.readouterr()
+    rows = list(csv.DictReader((out / "predictions.csv").open()))
+    official = ("negative", "positive", "surprise")
+    assert rows and {r["subject"] for r in rows} == set(models)
+    for r in rows:
+        (image,) = (release / "norm_u_v_os" / r["subject"] / "u_test").glob(
+            f"*/*{r['id'].split('/')[-1]} .png"
+        )
+        x = cv2.imread(str(image)).astype(np.float32)[None]
+        want = official[int(np.asarray(models[r["subject"]](jnp.asarray(x))).argmax())]
+        assert r["prediction_name"] == want, r
+        assert r["label_name"] == official[int(image.parent.name)], r

@@ -14,6 +14,7 @@ import re
 import zipfile
 from collections.abc import Callable, Mapping
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
@@ -82,10 +83,10 @@ def load(
     """The module ``build(rngs)`` makes, holding the arrays of ``state_dict`` (``rngs``
     defaults to ``nnx.Rngs(0)``; only the variables the map leaves out take from it).
 
-    When the name map covers every variable of the module (no dropout PRNG streams), the
-    module is built abstractly (``nnx.eval_shape``: no random initialisation of weights
-    that are replaced anyway; seconds for a large model); otherwise it is built and its
-    mapped variables replaced.
+    The module is built abstractly (``nnx.eval_shape``: no random initialisation of
+    weights that are replaced anyway, no compilation); the variables the map leaves out
+    (dropout PRNG streams) take their values from ``rngs`` when it is given (a concrete
+    build), else fresh streams of key 0 with their counts at 0.
 
     Raises:
       ValueError: names that do not fit (:func:`check_names`), or an entry whose shape
@@ -94,10 +95,19 @@ def load(
     given = check_names(state_dict, names, ignore)
     module = nnx.eval_shape(lambda: build(nnx.Rngs(0)))
     paths = {path for path, _ in names.values()}
-    if not set(dict(nnx.to_flat_state(nnx.state(module)))) <= paths:
-        module = build(rngs or nnx.Rngs(0))
+    if rngs is not None and not set(dict(nnx.to_flat_state(nnx.state(module)))) <= paths:
+        module = build(rngs)
     graphdef, state = nnx.split(module)
     flat = dict(nnx.to_flat_state(state))
+    for path, var in flat.items():
+        value = var.get_value()
+        if path in paths or not isinstance(value, jax.ShapeDtypeStruct):
+            continue
+        if jax.dtypes.issubdtype(value.dtype, jax.dtypes.prng_key):  # a dropout stream
+            keys = jax.random.split(jax.random.key(0), max(int(np.prod(value.shape)), 1))
+            var.set_value(keys.reshape(value.shape))
+        else:  # its count
+            var.set_value(jnp.zeros(value.shape, value.dtype))
     for name, (path, layout) in names.items():
         value = np.asarray(given[name], dtype=np.float32)
         expected = tuple(flat[path].get_value().shape)
