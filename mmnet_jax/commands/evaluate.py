@@ -35,6 +35,14 @@ from etils import epath
 
 from mmnet_jax import cli
 from mmnet_jax import workdir as workdir_files
+from mmnet_jax.data import records as data_lib
+from mmnet_jax.evaluation import results
+from mmnet_jax.evaluation.clips import ClipTable
+from mmnet_jax.inference import predict
+from mmnet_jax.models import registry
+from mmnet_jax.reporting import report
+from mmnet_jax.training import checkpoints, folds
+from mmnet_jax.vision import flow as flow_lib
 
 log = logging.getLogger(__name__)
 
@@ -118,44 +126,22 @@ def default_out(workdir: str | os.PathLike, data_cfg: ml_collections.ConfigDict)
     return wd / f"evaluate_{name}"
 
 
-def evaluate(
-    workdir: str | os.PathLike,
-    data_cfg: ml_collections.ConfigDict,
-    out: str | os.PathLike | None = None,
-) -> dict:
-    """Score every fold model of ``workdir`` on its subject's clips of the dataset
-    ``data_cfg`` names; writes the run's output files to ``out`` (default:
-    :func:`default_out`) and returns results.json's dict.
-
-    Raises:
-      ValueError, FileNotFoundError, DatasetError: the workdir, dataset or classes do
-        not fit (the message says how).
-    """
-    from mmnet_jax.data import records as data_lib  # noqa: PLC0415
-    from mmnet_jax.evaluation import results  # noqa: PLC0415
-    from mmnet_jax.evaluation.clips import ClipTable  # noqa: PLC0415
-    from mmnet_jax.inference import predict  # noqa: PLC0415
-    from mmnet_jax.models import registry  # noqa: PLC0415
-    from mmnet_jax.reporting import report  # noqa: PLC0415
-    from mmnet_jax.training import checkpoints, folds  # noqa: PLC0415
-    from mmnet_jax.vision import flow as flow_lib  # noqa: PLC0415
-
-    wd = epath.Path(workdir)
-    cfg_file = wd / workdir_files.CONFIG
-    if not cfg_file.exists():
-        raise FileNotFoundError(f"{wd} is not a workdir of fold models: {cfg_file} is missing")
-    resolved = json.loads(cfg_file.read_text())
-    subjects = list(resolved["data"]["subjects"])
+def _model_data(resolved: dict, data_cfg: ml_collections.ConfigDict):
+    """The fold models' config and the dataset, made ready for them: the flow at the
+    models' size, or the frames resized to it."""
     config = registry.config_from(resolved)
     spec = registry.of_config(config)
     data = data_lib.load(data_cfg)
     if "flow" in spec.inputs:
-        data = data.with_flow(config.image_size)
-    else:
-        data.input_size(spec.inputs)  # frames needed: refuses records of flow alone
-        data = data.resized(config.image_size)
-    have = set(data.subjects.tolist())
-    lacking = sorted(have - set(subjects))
+        return config, data.with_flow(config.image_size)
+    data.input_size(spec.inputs)  # frames needed: refuses records of flow alone
+    return config, data.resized(config.image_size)
+
+
+def _check_subjects(data, subjects: list[str], wd: epath.Path) -> list[str]:
+    """The dataset's subjects, each of which must have a fold model."""
+    have = sorted(set(data.subjects.tolist()))
+    lacking = [s for s in have if s not in subjects]
     if lacking:
         raise ValueError(
             f"{data.dataset}: subjects {lacking} have no fold model in {wd} "
@@ -164,40 +150,70 @@ def evaluate(
     unknown = [s for s in subjects if s not in have]
     if unknown:
         log.info("fold models of subjects not in %s (not scored): %s", data.dataset, unknown)
-    model_names = resolved["data"].get("class_names") or [
-        f"class_{i}" for i in range(config.num_classes)
-    ]
-    to_label = class_map(model_names, data.class_names)
-    plan = folds.make_plan(data.subjects, only=sorted(have))
+    return have
+
+
+def _fold_probabilities(model, data, idx: np.ndarray, to_label: np.ndarray) -> np.ndarray:
+    """One fold model's class probabilities (clips ``idx``) over the dataset's labels."""
+    if "flow" in registry.of_model(model).inputs:
+        x = flow_lib.model_input(data.flow[idx]).astype(np.float32)
+        logits = predict.logits_of(model, None, None, flow=x)
+    else:
+        logits = predict.logits_of(model, data.onset_frames[idx, 0], data.apex_frames[idx, 0])
+    probs = results.probabilities(logits[:, to_label >= 0])  # the dataset's classes only
+    out = np.zeros((len(idx), len(data.class_names)), np.float32)
+    out[:, to_label[to_label >= 0]] = probs
+    return out
+
+
+def _write(dest: epath.Path, wd: epath.Path, summary: dict, progress, plan, clips) -> None:
+    """The run's output files in ``dest`` (with the models' config.json when elsewhere,
+    which the report reads), and its report."""
+    dest.mkdir(parents=True, exist_ok=True)
+    if dest != wd:
+        (dest / workdir_files.CONFIG).write_text((wd / workdir_files.CONFIG).read_text())
+    (dest / workdir_files.RESULTS).write_text(json.dumps(summary, indent=2, sort_keys=True))
+    rows = results.prediction_rows(progress, plan, clips, 1)
+    (dest / workdir_files.PREDICTIONS).write_text(results.predictions_csv(rows))
+    arrays = results.epoch_predictions(progress, plan, clips, 1)
+    (dest / workdir_files.EPOCH_PREDICTIONS).write_bytes(results.npz_bytes(arrays))
+    report.report_workdir(dest)
+
+
+def evaluate(
+    workdir: str | os.PathLike,
+    data_cfg: ml_collections.ConfigDict,
+    out: str | os.PathLike | None = None,
+) -> dict:
+    """Score every fold model of ``workdir`` on its subject's clips of the dataset
+    ``data_cfg`` names; writes the run's output files to ``out`` (default:
+    :func:`default_out`) and returns results.json's dict (and ``out``).
+
+    Raises:
+      ValueError, FileNotFoundError, DatasetError: the workdir, dataset or classes do
+        not fit (the message says how).
+    """
+    wd = epath.Path(workdir)
+    cfg_file = wd / workdir_files.CONFIG
+    if not cfg_file.exists():
+        raise FileNotFoundError(f"{wd} is not a workdir of fold models: {cfg_file} is missing")
+    resolved = json.loads(cfg_file.read_text())
+    config, data = _model_data(resolved, data_cfg)
+    have = _check_subjects(data, list(resolved["data"]["subjects"]), wd)
+    names = resolved["data"].get("class_names") or [f"class_{i}" for i in range(config.num_classes)]
+    to_label = class_map(names, data.class_names)
+    plan = folds.make_plan(data.subjects, only=have)
     progress = results.Progress(groups=[list(range(plan.num_folds))], epochs=1)
-    c = len(data.class_names)
     for f, s in enumerate(plan.subjects):
         model, _ = checkpoints.load_fold_model(wd, s)
-        idx = np.flatnonzero(plan.test_mask[f])
-        if "flow" in spec.inputs:
-            logits = predict.logits_of(
-                model, None, None, flow=flow_lib.model_input(data.flow[idx]).astype(np.float32)
-            )
-        else:
-            logits = predict.logits_of(model, data.onset_frames[idx, 0], data.apex_frames[idx, 0])
-        probs = results.probabilities(logits[:, to_label >= 0])  # the dataset's classes only
-        order = to_label[to_label >= 0]
-        probs_by_label = np.zeros((len(idx), c), np.float32)
-        probs_by_label[:, order] = probs
-        progress.record(
-            s, 0, 0.0, 0.0, test_preds=probs_by_label.argmax(1), test_probs=probs_by_label
-        )
+        probs = _fold_probabilities(model, data, np.flatnonzero(plan.test_mask[f]), to_label)
+        progress.record(s, 0, 0.0, 0.0, test_preds=probs.argmax(1), test_probs=probs)
     seed = int(resolved.get("run_config", {}).get("seed", 0))
     clips = ClipTable.of(data)
     summary = results.summarize(
-        progress,
-        plan,
-        clips,
-        eval_epoch=1,
-        epochs=1,
-        seed=seed,
+        progress, plan, clips, eval_epoch=1, epochs=1, seed=seed,
         replicas=folds.Replicas.one_seed(plan, seed),
-    )
+    )  # fmt: skip
     summary["protocol"] = (
         f"leave-one-subject-out over {plan.num_folds} subjects: each fold model of the "
         f"workdir ({resolved.get('source') or 'trained LOSO'}) predicts its own subject's "
@@ -205,17 +221,8 @@ def evaluate(
         "epoch selection"
     )
     dest = epath.Path(out) if out is not None else default_out(wd, data_cfg)
-    dest.mkdir(parents=True, exist_ok=True)
-    if dest != wd:  # the report reads the models' config beside the results
-        (dest / workdir_files.CONFIG).write_text(cfg_file.read_text())
-    (dest / workdir_files.RESULTS).write_text(json.dumps(summary, indent=2, sort_keys=True))
-    rows = results.prediction_rows(progress, plan, clips, 1)
-    (dest / workdir_files.PREDICTIONS).write_text(results.predictions_csv(rows))
-    arrays = results.epoch_predictions(progress, plan, clips, 1)
-    (dest / workdir_files.EPOCH_PREDICTIONS).write_bytes(results.npz_bytes(arrays))
-    report.report_workdir(dest)
-    summary["out"] = os.fspath(dest)
-    return summary
+    _write(dest, wd, summary, progress, plan, clips)
+    return {**summary, "out": os.fspath(dest)}
 
 
 def _body(fv: flags.FlagValues, positional: list[str]) -> int:
@@ -228,9 +235,6 @@ def _body(fv: flags.FlagValues, positional: list[str]) -> int:
     with open(cfg_file) as fh:
         resolved = json.load(fh)
     data_cfg = data_section(resolved, fv)
-
-    from mmnet_jax.data import records as data_lib  # noqa: PLC0415
-
     try:
         summary = evaluate(fv.workdir, data_cfg, fv.out)
     except (ValueError, FileNotFoundError, data_lib.DatasetError) as e:

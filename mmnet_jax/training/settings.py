@@ -146,40 +146,9 @@ class RunSettings:
           RunConfigError: a value outside its range, an unknown key or choice; the
             message names the field.
         """
-        epochs = _int(config.train, "epochs", "config.train")
-        if epochs < 1:  # before eval.epoch, which is checked against it
-            raise RunConfigError(f"config.train.epochs={epochs}: want 1 or more")
-        group_size = _int(config.folds, "group_size", "config.folds")
-        if group_size < 0:
-            raise RunConfigError(
-                f"config.folds.group_size={group_size}: want 0 (as many folds as fit in "
-                "device memory) or more"
-            )
-        memory_gb = float(config.folds.get("device_memory_gb", 0) or 0)
-        if memory_gb < 0:
-            raise RunConfigError(
-                f"config.folds.device_memory_gb={memory_gb}: want 0 (the device's) or more"
-            )
-        asked = _int(config.eval, "epoch", "config.eval")
-        eval_epoch = asked if asked > 0 else epochs
-        if not 1 <= eval_epoch <= epochs:
-            raise RunConfigError(
-                f"config.eval.epoch={asked} is outside 1..{epochs} "
-                f"(train.epochs={epochs}; -1 means the last epoch)"
-            )
-        select = str(config.eval.get("select", "last"))
-        if select not in results.SELECT_RULES:
-            raise RunConfigError(
-                f"config.eval.select={select!r}: want one of {', '.join(results.SELECT_RULES)}"
-            )
-        num_seeds, seed = int(config.get("num_seeds", 1)), int(config.seed)
-        if num_seeds < 1:
-            raise RunConfigError(f"config.num_seeds={num_seeds}: want 1 or more")
-        if not -(2**31) <= seed <= seed + num_seeds - 1 < 2**31:
-            raise RunConfigError(f"config.seed={seed}: the seeds must fit in int32")
-        k = int(config.eval.get("validation_subjects", 2)) if select == "validation" else 0
-        if select == "validation" and k < 1:
-            raise RunConfigError(f"config.eval.validation_subjects={k}: want 1 or more")
+        epochs, eval_epoch = _epochs(config)
+        group_size, memory_gb = _groups(config)
+        seed, num_seeds, select, k = _seeds_and_rule(config)
         flow_size = int(config.data.get("flow_size", 28))
         if flow_size < 2:
             raise RunConfigError(f"config.data.flow_size={flow_size}: want 2 or more")
@@ -273,3 +242,52 @@ def _int(section: Any, name: str, where: str) -> int:
         raise RunConfigError(
             f"{where}.{name}={section.get(name)!r}: want an integer ({e})"
         ) from None
+
+
+def _epochs(config: ml_collections.ConfigDict) -> tuple[int, int]:
+    """``(train.epochs, the eval epoch)``, each checked (-1 or 0: the last epoch)."""
+    epochs = _int(config.train, "epochs", "config.train")
+    if epochs < 1:  # before eval.epoch, which is checked against it
+        raise RunConfigError(f"config.train.epochs={epochs}: want 1 or more")
+    asked = _int(config.eval, "epoch", "config.eval")
+    eval_epoch = asked if asked > 0 else epochs
+    if not 1 <= eval_epoch <= epochs:
+        raise RunConfigError(
+            f"config.eval.epoch={asked} is outside 1..{epochs} "
+            f"(train.epochs={epochs}; -1 means the last epoch)"
+        )
+    return epochs, eval_epoch
+
+
+def _groups(config: ml_collections.ConfigDict) -> tuple[int, float]:
+    """``(folds.group_size, folds.device_memory_gb)``, each checked."""
+    group_size = _int(config.folds, "group_size", "config.folds")
+    if group_size < 0:
+        raise RunConfigError(
+            f"config.folds.group_size={group_size}: want 0 (as many folds as fit in "
+            "device memory) or more"
+        )
+    memory_gb = float(config.folds.get("device_memory_gb", 0) or 0)
+    if memory_gb < 0:
+        raise RunConfigError(
+            f"config.folds.device_memory_gb={memory_gb}: want 0 (the device's) or more"
+        )
+    return group_size, memory_gb
+
+
+def _seeds_and_rule(config: ml_collections.ConfigDict) -> tuple[int, int, str, int]:
+    """``(seed, num_seeds, eval.select, validation subjects)``, each checked."""
+    select = str(config.eval.get("select", "last"))
+    if select not in results.SELECT_RULES:
+        raise RunConfigError(
+            f"config.eval.select={select!r}: want one of {', '.join(results.SELECT_RULES)}"
+        )
+    num_seeds, seed = int(config.get("num_seeds", 1)), int(config.seed)
+    if num_seeds < 1:
+        raise RunConfigError(f"config.num_seeds={num_seeds}: want 1 or more")
+    if not -(2**31) <= seed <= seed + num_seeds - 1 < 2**31:
+        raise RunConfigError(f"config.seed={seed}: the seeds must fit in int32")
+    k = int(config.eval.get("validation_subjects", 2)) if select == "validation" else 0
+    if select == "validation" and k < 1:
+        raise RunConfigError(f"config.eval.validation_subjects={k}: want 1 or more")
+    return seed, num_seeds, select, k
