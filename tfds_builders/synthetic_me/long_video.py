@@ -76,6 +76,7 @@ _TAG_VIDEO = 10
 _TAG_NOISE = 11
 _TAG_IDENTITY = 12
 _IDENTITY_ATTEMPTS = 200
+_PLACE_ATTEMPTS = 50
 
 
 @dataclasses.dataclass(frozen=True)
@@ -395,26 +396,33 @@ def make_video(
     rng = generator._rng(seed, _TAG_VIDEO)
     blinks = int(round(num_frames / fps / 4.0)) if blinks is None else blinks
 
-    taken = [(int(a), int(b) - 1) for a, b in absent]
     gap = int(round(GAP_SECONDS * fps))
     margin = int(round(MARGIN_SECONDS * fps))
-    events = []
-    # Longest first, so the long ones find room.
+    # Longest first, so the long ones find room; the places are drawn again (up to
+    # _PLACE_ATTEMPTS times) when one does not fit.
     counts = (("macro", macro), ("micro", micro), ("blink", blinks))
     plan = [(kind, *_event(rng, kind, fps)) for kind, count in counts for _ in range(count)]
     plan.sort(key=lambda p: -p[2])
-    for kind, expression, length, amplitude in plan:
-        start = _place(rng, taken, length, margin, num_frames - margin, gap)
-        if start is None:
-            raise ValueError(
-                f"{micro} micro, {macro} macro and {blinks} blinks do not fit in "
-                f"{num_frames} frames at {fps} fps (make the video longer)"
-            )
-        offset = start + length - 1
-        apex = start + max(1, min(length - 2, int(round(rng.uniform(0.35, 0.55) * length))))
-        taken.append((start, offset))
-        emotion = EXPRESSIONS.get(expression, "")
-        events.append(Event(kind, expression, emotion, start, apex, offset, amplitude))
+    for attempt in range(_PLACE_ATTEMPTS):
+        places = generator._rng(seed, _TAG_VIDEO, 1, attempt)
+        taken = [(int(a), int(b) - 1) for a, b in absent]
+        events = []
+        for kind, expression, length, amplitude in plan:
+            start = _place(places, taken, length, margin, num_frames - margin, gap)
+            if start is None:
+                break
+            offset = start + length - 1
+            apex = start + max(1, min(length - 2, int(round(places.uniform(0.35, 0.55) * length))))
+            taken.append((start, offset))
+            emotion = EXPRESSIONS.get(expression, "")
+            events.append(Event(kind, expression, emotion, start, apex, offset, amplitude))
+        else:
+            break
+    else:
+        raise ValueError(
+            f"{micro} micro, {macro} macro and {blinks} blinks do not fit in "
+            f"{num_frames} frames at {fps} fps (make the video longer)"
+        )
     events.sort(key=lambda e: e.onset)
 
     face_size = max(32, int(round(face_fraction * height)))
