@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("mmnet_jax.inference.export", "write a trained model as one jax.export file"),
     "explain": ("mmnet_jax.inference.explain", "draw a trained MMNet's attention maps"),
     "convert": ("mmnet_jax.inference.convert", "official PyTorch weights -> a model directory"),
+    "spot": ("mmnet_jax.inference.spot", "spot micro- and macro-expressions in a long video"),
     "report": ("mmnet_jax.reporting.report", "(re)write a finished run's report.md"),
     "compare": ("mmnet_jax.reporting.compare", "one table of several runs, paired intervals"),
     "recompute": (
