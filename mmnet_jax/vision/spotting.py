@@ -129,7 +129,8 @@ class BaselineSpotter(Spotter):
     split: float = 0.4  # upper / lower face: this many eye distances below the eye line
     refine_x: float = 0.2  # how far (eye distances) the eye centres may move to the iris
     refine_y: float = 0.12
-    min_seconds: float = 0.18  # shorter intervals are dropped (blinks)
+    min_seconds: float = 0.15  # shorter intervals are dropped (blinks)
+    blink_ratio: float = 2.0
     smooth_s: float = 0.1
     p: float = 0.1
     min_snr: float = 5.0
@@ -161,10 +162,10 @@ class BaselineSpotter(Spotter):
         return (out[0], out[1])
 
     def regions(self, size: int, eyes: Eyes) -> list[np.ndarray]:
-        """The pixels of a ``size`` crop that count, as two masks: the upper face (brows,
-        forehead) and the lower face (nose, mouth, chin), both without the eyes. Without
-        eyes, they are assumed where the tracker's crops usually hold them (a third of
-        the way down, a third of the crop apart)."""
+        """Three masks of a ``size`` crop: the upper face (brows, forehead) and the lower
+        face (nose, mouth, chin), both without the eyes, and the eyes (ellipses around
+        the eye centres). Without eyes, they are assumed where the tracker's crops
+        usually hold them (a third of the way down, a third of the crop apart)."""
         if eyes is None:
             eyes = ((size / 3, size / 3), (2 * size / 3, size / 3))
         (lx, ly), (rx, ry) = eyes
@@ -177,7 +178,7 @@ class BaselineSpotter(Spotter):
             ) ** 2 <= 1
             keep &= ~inside
         lower = yy >= (ly + ry) / 2 + self.split * distance
-        return [keep & ~lower, keep & lower]
+        return [keep & ~lower, keep & lower, ~keep]
 
     def _features(self, frames: Sequence[np.ndarray]) -> np.ndarray:
         out = []
@@ -209,27 +210,39 @@ class BaselineSpotter(Spotter):
         """|frame - rest face| per pixel, float32 (N, H, W) (steps 1-2)."""
         return self._residuals(self._features(frames), fps)
 
-    def raw_scores(self, frames: Sequence[np.ndarray], fps: float, eyes: Eyes = None):
-        """The unsmoothed score of each frame (float64 (N,)): per region, the mean of the
-        largest ``top_fraction`` of its residuals over the region's median over the track
-        (so each region counts from its own noise floor); the larger region's."""
+    def region_scores(self, frames: Sequence[np.ndarray], fps: float, eyes: Eyes = None):
+        """Per region (upper face, lower face, eyes: :meth:`regions`), the mean of the
+        largest ``top_fraction`` of each frame's residuals over that series' median over
+        the track (so each region counts from its own noise floor): float64 (3, N)."""
         f = self._features(frames)
         if len(f) == 0:
-            return np.zeros(0)
+            return np.zeros((3, 0))
         res = self._residuals(f, fps)
         if f.shape[1] != f.shape[2]:
-            masks = [np.ones(f.shape[1:], bool)]
+            whole = np.ones(f.shape[1:], bool)
+            masks = [whole, np.zeros_like(whole), np.zeros_like(whole)]
         else:
             masks = self.regions(f.shape[1], self.refine_eyes(f, eyes))
-        out = np.zeros(len(f))
-        for mask in masks:
+        out = np.zeros((3, len(f)))
+        for row, mask in enumerate(masks):
             flat = res[:, mask]
             if flat.shape[1] == 0:
                 continue
             k = max(1, int(round(self.top_fraction * flat.shape[1])))
             top = np.partition(flat, flat.shape[1] - k, axis=1)[:, flat.shape[1] - k :].mean(1)
-            out = np.maximum(out, top / max(float(np.median(top)), 1e-6))
+            out[row] = top / max(float(np.median(top)), 1e-6)
         return out
+
+    def raw_scores(self, frames: Sequence[np.ndarray], fps: float, eyes: Eyes = None):
+        """The unsmoothed score of each frame (float64 (N,)): the larger of the upper and
+        lower face's :meth:`region_scores`, the upper face's scaled down by
+        ``blink_ratio * upper / eyes`` where the eyes change more than ``blink_ratio``
+        times as much as the rest of the upper face (a blink: the lids move the skin
+        around the eyes a little too)."""
+        upper, lower, eye = self.region_scores(frames, fps, eyes)
+        if self.blink_ratio > 0:
+            upper = upper * np.clip(self.blink_ratio * upper / np.maximum(eye, 1e-6), 0, 1)
+        return np.maximum(upper, lower)
 
     def score(self, frames: Sequence[np.ndarray], fps: float, eyes: Eyes = None) -> np.ndarray:
         return _smooth(self.raw_scores(frames, fps, eyes), max(1, round(self.smooth_s * fps)))

@@ -129,8 +129,26 @@ class Event:
         }
 
 
+class _Reading:
+    """Reading frames one at a time, for a video that draws ``frame(i)`` on demand."""
+
+    num_frames: int
+
+    def frame(self, frame: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def frames(self, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
+        """Frames ``start`` .. ``stop - 1`` one at a time."""
+        stop = self.num_frames if stop is None else min(stop, self.num_frames)
+        for i in range(start, stop):
+            yield self.frame(i)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return self.frames()
+
+
 @dataclasses.dataclass(frozen=True)
-class LongVideo:
+class LongVideo(_Reading):
     """One synthetic face video (see the module docstring); frames are drawn on demand.
 
     Attributes:
@@ -221,15 +239,6 @@ class LongVideo:
         noise = generator._rng(self.seed, _TAG_NOISE, int(frame))
         canvas += noise.standard_normal(canvas.shape, dtype=np.float32) * self.noise_std
         return np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
-
-    def frames(self, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
-        """Frames ``start`` .. ``stop - 1`` one at a time."""
-        stop = self.num_frames if stop is None else min(stop, self.num_frames)
-        for i in range(start, stop):
-            yield self.frame(i)
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        return self.frames()
 
     def _draw_face(self, canvas: np.ndarray, frame: int, event: Event | None) -> None:
         cx, cy, roll_deg, dscale = self.pose(frame)
@@ -489,7 +498,7 @@ def _with_detectable_face(video: LongVideo) -> LongVideo:
 
 
 @dataclasses.dataclass(frozen=True)
-class Concatenation:
+class Concatenation(_Reading):
     """Videos played one after another (same size and frame rate): a shot change at the
     first frame of each but the first. Has :class:`LongVideo`'s reading interface."""
 
@@ -543,14 +552,6 @@ class Concatenation:
     def face_present(self, frame: int) -> bool:
         video, local = self._locate(frame)
         return video.face_present(local)
-
-    def frames(self, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
-        stop = self.num_frames if stop is None else min(stop, self.num_frames)
-        for i in range(start, stop):
-            yield self.frame(i)
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        return self.frames()
 
     def _shifted(self, pick) -> list[Event]:
         out, offset = [], 0
