@@ -127,7 +127,8 @@ def test_intervals_from_scores_durations_and_types():
     # The macro-expression's height does not hide the small micro-expression: with p = 0.3
     # one threshold over all frames would miss it, the rounds (macro set aside) do not.
     strict = spotting.BaselineSpotter(p=0.3)
-    assert strict.threshold(scores) > scores[50:59].max()
+    assert strict._level(scores) > scores[50:59].max()  # the first round's threshold
+    assert strict.threshold(scores, fps) < scores[50:59].max()  # the last round's
     assert [iv.type for iv in strict.intervals(scores, fps)] == ["micro", "macro", "micro"]
     # A track without expressions gives nothing.
     assert spotter.intervals(1 + 0.05 * rng.standard_normal(n), fps) == []

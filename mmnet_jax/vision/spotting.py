@@ -98,8 +98,8 @@ class Spotter(abc.ABC):
         RGB uint8, all one size). ``eyes``: the eye centres in crop pixels, if known."""
 
     @abc.abstractmethod
-    def threshold(self, scores: np.ndarray) -> float:
-        """The level above which a track's scores are expressions."""
+    def threshold(self, scores: np.ndarray, fps: float) -> float:
+        """The level above which a track's scores were taken as expressions."""
 
     @abc.abstractmethod
     def intervals(self, scores: np.ndarray, fps: float) -> list[Interval]:
@@ -133,7 +133,7 @@ class BaselineSpotter(Spotter):
     blink_ratio: float = 2.0
     smooth_s: float = 0.1
     p: float = 0.1
-    min_snr: float = 5.0
+    min_snr: float = 6.0
     extent: float = 0.35
     name: str = "baseline"
 
@@ -249,17 +249,17 @@ class BaselineSpotter(Spotter):
 
     # -- intervals -----------------------------------------------------------------------
 
-    def threshold(self, scores: np.ndarray, keep: np.ndarray | None = None) -> float:
+    def _level(self, scores: np.ndarray, keep: np.ndarray | None = None) -> float:
         """``mean + p (max - mean)`` of the scores (of those ``keep`` selects), and at least
-        ``min_snr`` robust deviations above the median of all."""
+        ``min_snr`` robust deviations above their median."""
         scores = np.asarray(scores, np.float64)
         pool = scores if keep is None else scores[keep]
         if pool.size == 0:
             return float("inf")
         mean = pool.mean()
         moilanen = mean + self.p * (pool.max() - mean)
-        median = np.median(scores)
-        mad = 1.4826 * np.median(np.abs(scores - median))
+        median = np.median(pool)
+        mad = 1.4826 * np.median(np.abs(pool - median))
         return float(max(moilanen, median + self.min_snr * mad))
 
     def _extent_factor(self) -> float:
@@ -298,18 +298,21 @@ class BaselineSpotter(Spotter):
             i = max(j, right) + 1
         return out
 
-    def intervals(self, scores: np.ndarray, fps: float) -> list[Interval]:
-        """Runs above the threshold (module docstring, step 4), in rounds: the macro-
+    def _spot(self, scores: np.ndarray, fps: float) -> tuple[list[Interval], float]:
+        """Runs above the threshold (module docstring, steps 5-7), in rounds: the macro-
         expressions found in a round are set aside and the threshold is taken again over
-        the other frames, so that large macro-expressions do not hide the micro ones."""
+        the other frames, so that large macro-expressions do not hide the micro ones.
+        Returns the intervals and the last round's threshold."""
         s = np.asarray(scores, np.float64)
         if s.size < 3:
-            return []
+            return [], float("inf")
         allowed = np.ones(len(s), bool)
         macros: list[Interval] = []
         found: list[Interval] = []
+        level = float("inf")
         for _ in range(4):
-            found = self._runs(s, self.threshold(s, allowed), allowed, fps)
+            level = self._level(s, allowed)
+            found = self._runs(s, level, allowed, fps)
             new = [iv for iv in found if iv.type == "macro"]
             if not new or not allowed.any():
                 break
@@ -319,7 +322,14 @@ class BaselineSpotter(Spotter):
             found = [iv for iv in found if iv.type != "macro"]
         shortest = self.min_seconds * fps
         found = [iv for iv in found if iv.offset - iv.onset + 1 >= shortest - 1e-9]
-        return sorted(macros + found, key=lambda iv: iv.onset)
+        return sorted(macros + found, key=lambda iv: iv.onset), level
+
+    def intervals(self, scores: np.ndarray, fps: float) -> list[Interval]:
+        return self._spot(scores, fps)[0]
+
+    def threshold(self, scores: np.ndarray, fps: float) -> float:
+        """The last round's threshold (the one the micro-expressions were cut at)."""
+        return self._spot(scores, fps)[1]
 
 
 SPOTTERS: dict[str, type[Spotter]] = {"baseline": BaselineSpotter}
@@ -377,7 +387,7 @@ class TrackSpots:
     Attributes:
       track: the track (frames ``track.start`` .. ``track.stop - 1``).
       scores: the spotter's score of each of its frames.
-      threshold: the spotter's threshold for them.
+      threshold: the spotter's threshold for them (the last round's, for the baseline).
       intervals: what was spotted, in the video's frame numbers.
     """
 
@@ -442,7 +452,7 @@ def spot_video(
         start = time.perf_counter()
         scores = spotter.score(crops, fps, track.eyes)
         found = [iv.shifted(track.start) for iv in spotter.intervals(scores, fps)]
-        spotted.append(TrackSpots(track, scores, spotter.threshold(scores), found))
+        spotted.append(TrackSpots(track, scores, spotter.threshold(scores, fps), found))
         score_seconds += time.perf_counter() - start
 
     for record in tracking.track_faces(images, fps, tracker):
