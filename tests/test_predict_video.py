@@ -14,7 +14,7 @@ from mmnet_jax.inference import explain, inputs, predict
 from mmnet_jax.training import checkpoints
 from mmnet_jax.vision import faces
 from tests.test_predict_export import CLASSES, CONFIG, random_model
-from tfds_builders.synthetic_me import generator
+from tfds_builders.synthetic_me import generator, long_video
 
 SIDE = 128
 
@@ -152,3 +152,67 @@ def test_explain_video(clip, capsys, tmp_path):
         ["clip_explain.png", "clip_motion.png"] + [f"clip_stage{k}.png" for k in range(1, 5)]
     )
     assert "apex frame" in err
+
+
+# ---------------------------------------------------------------------------------------
+# A video is cut at the end of its first face track.
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory):
+    """Two faces one after the other (a shot change at frame 60), and a video whose first
+    face lasts 4 frames only."""
+    root = tmp_path_factory.mktemp("shots")
+    a = long_video.make_video(41, num_frames=60, micro=0, macro=0, blinks=0)
+    b = long_video.make_video(42, num_frames=45, micro=0, macro=0, blinks=0)
+    brief = long_video.make_video(43, num_frames=4, micro=0, macro=0, blinks=0)
+    second = list(b.frames())
+    return {
+        "two": write_video(root / "two.mp4", list(a.frames()) + second, fps=30.0),
+        "brief": write_video(root / "brief.mp4", list(brief.frames()) + second, fps=30.0),
+    }
+
+
+def test_predict_video_is_cut_at_the_shot_change(clip, shots, capsys):
+    code, out, err = run(capsys, predict.main, ["--workdir", clip["workdir"], "--video",
+                                                shots["two"]])  # fmt: skip
+    assert code == 0, err
+    (rec,) = json.loads(out)
+    assert rec["frames_used"] == [0, 59] and rec["cut"] == "shot change at frame 60"
+    assert rec["face_track"]["ended_by"] == "shot change at frame 60"
+    assert rec["face_track"]["start"] == 0 and rec["face_track"]["end"] == 59
+    assert rec["frames_read"] == 61  # reading stops at the first frame of the next shot
+    assert rec["onset_frame"] == 0 and 0 < rec["apex_frame"] <= 59
+    # Every key predict gave before is still there.
+    for key in ("id", "video", "onset", "apex", "onset_frame", "onset_chosen", "apex_frame",
+                "apex_chosen", "face_alignment", "class_names", "probabilities",
+                "predicted_class", "predicted_index", "logits"):  # fmt: skip
+        assert key in rec, key
+    assert "frames 0..59 used: the face track ends there (shot change at frame 60)" in err
+
+    # From an onset in the second shot, the second face's track is the clip.
+    argv = ["--workdir", clip["workdir"], "--video", shots["two"], "--onset_frame", 70]
+    code, out, err = run(capsys, predict.main, argv)
+    assert code == 0, err
+    (rec,) = json.loads(out)
+    assert rec["frames_used"] == [70, 104] and rec["cut"] is None
+    assert rec["face_track"]["ended_by"] == "end of video" and 70 < rec["apex_frame"] <= 104
+
+
+@pytest.mark.parametrize(
+    ("video", "extra", "message"),
+    [
+        ("brief", [], ["error: video {path}: the face track at frames 0..3 lasts 0.13 s "
+         "(ended by face changed at frame 4", "shorter than 0.2 s: not a clip"]),
+        ("two", ["--apex_frame", 80], ["error: --apex_frame 80: video {path}: the face track "
+         "used covers frames 0..59 (cut: shot change at frame 60)"]),
+    ],
+)  # fmt: skip
+def test_predict_video_track_errors(clip, shots, capsys, video, extra, message):
+    path = shots[video]
+    argv = ["--workdir", clip["workdir"], "--video", path, *extra]
+    code, out, err = run(capsys, predict.main, argv)
+    lines = err.strip().splitlines()
+    assert code == 2 and out == "" and len(lines) == 1, err
+    for part in message:
+        assert part.format(path=path) in lines[0], lines[0]

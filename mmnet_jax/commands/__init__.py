@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "mmnet_jax.commands.evaluate",
         "score a workdir's LOSO fold models on a prepared dataset",
     ),
+    "spot": ("mmnet_jax.inference.spot", "spot micro- and macro-expressions in a long video"),
     "report": ("mmnet_jax.reporting.report", "(re)write a finished run's report.md"),
     "compare": ("mmnet_jax.reporting.compare", "one table of several runs, paired intervals"),
     "evaluate-spotting": ("mmnet_jax.reporting.evaluate_spotting", "spotting and STRS scores"),

@@ -12,7 +12,11 @@ A pair is given one of four ways:
   that one transform (:func:`mmnet_jax.vision.faces.align_clip`; ``--noface_align`` for frames
   that are already face crops); the apex is spotted after the onset
   (:func:`mmnet_jax.vision.spot.spot_apex`) unless ``--apex_frame`` is given. Video frames are
-  numbered from 0;
+  numbered from 0. A video is read as a stream and its face tracked
+  (:class:`mmnet_jax.vision.tracking.FaceTracker`): the clip is the first face track (or
+  the one holding ``--onset_frame``), cut where it ends (a shot change, the face lost);
+  a track shorter than :data:`MIN_TRACK_SECONDS` is refused. The JSON says which frames
+  were used (``frames_used``) and why the clip ends there (``cut``);
 - ``--csv pairs.csv``: a batch, one pair a row, with columns ``onset,apex`` (image paths)
   or ``clip_dir,onset_frame,apex_frame``, and an optional ``id``. Relative paths are
   read relative to the CSV file's folder.
@@ -34,7 +38,9 @@ import numpy as np
 from absl import flags
 
 from mmnet_jax import cli
-from mmnet_jax.vision import faces, frames, spot
+from mmnet_jax.vision import faces, frames, spot, tracking
+
+MIN_TRACK_SECONDS = 0.2  # a video's face track shorter than this is no clip
 
 
 @dataclasses.dataclass
@@ -224,6 +230,107 @@ def read_video(path: str | os.PathLike) -> list[np.ndarray]:
     return out
 
 
+@dataclasses.dataclass
+class TrackedVideo:
+    """The frames of a video's face track (:func:`read_video_track`).
+
+    Attributes:
+      numbers: the frames' numbers in the video (from 0), consecutive.
+      images: RGB uint8 frames, one per number.
+      track: the face track they are.
+      fps: the frame rate the durations use.
+      fps_note: where the frame rate came from.
+      frames_read: frames decoded (reading stops where the track ends).
+    """
+
+    numbers: list[int]
+    images: list[np.ndarray]
+    track: tracking.Track
+    fps: float
+    fps_note: str
+    frames_read: int
+
+
+def read_video_track(
+    path: str | os.PathLike,
+    onset_frame: int | None = None,
+    face_backend: str = "auto",
+    warn: frames.Warn = cli.note,
+) -> TrackedVideo:
+    """The frames of a video's first face track (or from ``onset_frame`` to the end of the
+    track holding it), read as a stream: frames before are dropped, and reading stops
+    where the track ends.
+
+    Raises:
+      UserError: the file is missing or unreadable or holds no frame; no face is tracked
+        (at ``onset_frame`` when given); the track lasts less than
+        :data:`MIN_TRACK_SECONDS`.
+    """
+    path = Path(path)
+    try:
+        source = tracking.open_video(path)
+    except tracking.VideoError as e:
+        raise cli.UserError(str(e)) from None
+    if source.fps is None:
+        fps, fps_note = 30.0, "the video reports none: 30 fps assumed"
+        warn(f"video {path} reports no frame rate: 30 fps assumed for its face track")
+    else:
+        fps, fps_note = source.fps, "the video's"
+    try:
+        tracker = tracking.FaceTracker(fps, backend=face_backend)
+    except faces.BackendUnavailable as e:
+        raise cli.UserError(str(e)) from None
+    chosen: int | None = None
+    numbers: list[int] = []
+    images: list[np.ndarray] = []
+    read = 0
+    try:
+        for rgb in source:
+            read += 1
+            record = tracker.step(rgb)
+            if chosen is None:
+                if record.track is not None and onset_frame in (None, record.frame):
+                    chosen = record.track
+                elif onset_frame is not None and record.frame >= onset_frame:
+                    break  # the onset frame has no tracked face
+                else:
+                    continue
+            elif record.track != chosen:
+                break  # the track ended: the clip is cut here
+            numbers.append(record.frame)
+            images.append(rgb)
+    except (tracking.VideoError, faces.BackendUnavailable) as e:
+        raise cli.UserError(str(e)) from None
+    tracker.finish()
+    if read == 0:
+        raise cli.UserError(f"no frame could be decoded from video {path}")
+    if chosen is None:
+        if onset_frame is not None and onset_frame >= read:
+            raise cli.UserError(
+                f"--onset_frame {onset_frame}: video {path} has frames 0..{read - 1} "
+                f"({read} frames)"
+            )
+        if onset_frame is None or not tracker.tracks:
+            at = 0 if onset_frame is None else onset_frame
+            raise cli.UserError(
+                f"no face found in onset frame {at} of video {path} (use --noface_align "
+                "if the frames are already face crops)"
+            )
+        spans = ", ".join(f"{t.start}..{t.stop - 1}" for t in tracker.tracks)
+        raise cli.UserError(
+            f"--onset_frame {onset_frame}: no face tracked there in video {path} (face "
+            f"tracks: frames {spans})"
+        )
+    track = tracker.tracks[chosen]
+    if track.length / fps < MIN_TRACK_SECONDS:
+        raise cli.UserError(
+            f"video {path}: the face track at frames {track.start}..{track.stop - 1} lasts "
+            f"{track.length / fps:.2f} s (ended by {track.end}), shorter than "
+            f"{MIN_TRACK_SECONDS} s: not a clip"
+        )
+    return TrackedVideo(numbers, images, track, fps, fps_note, read)
+
+
 def read_clip_dir(clip_dir: str | os.PathLike, warn: frames.Warn = cli.note):
     """A clip folder's numbered frames in order: (frame numbers, RGB uint8 frames).
 
@@ -290,7 +397,13 @@ def user_clip(
         onset, or no face in the onset frame.
     """
     source = Path(source)
-    if is_video:
+    tracked: TrackedVideo | None = None
+    if is_video and face_align:
+        if onset_frame is not None and apex_frame is not None and apex_frame < onset_frame:
+            raise cli.UserError(f"--apex_frame {apex_frame} comes before the onset frame")
+        tracked = read_video_track(source, onset_frame, face_backend, warn)
+        numbers, images = tracked.numbers, tracked.images
+    elif is_video:
         images = read_video(source)
         numbers = list(range(len(images)))
     else:
@@ -298,7 +411,19 @@ def user_clip(
     what = f"video {source}" if is_video else f"clip folder {source}"
     onset = _index_of(numbers, onset_frame, "onset_frame", what)
     onset_chosen = "given (--onset_frame)" if onset is not None else "first frame"
+    if tracked is not None and onset is None:
+        onset_chosen = "first frame" if numbers[0] == 0 else "first frame of the face track"
     onset = 0 if onset is None else onset
+    cut = None
+    if tracked is not None:
+        track = tracked.track
+        cut = None if track.end == "end of video" else track.end
+        if apex_frame is not None and apex_frame not in numbers:
+            until = f"cut: {cut}" if cut else "to the end of the video"
+            raise cli.UserError(
+                f"--apex_frame {apex_frame}: video {source}: the face track used covers "
+                f"frames {numbers[0]}..{numbers[-1]} ({until})"
+            )
     apex = _index_of(numbers, apex_frame, "apex_frame", what)
     if apex is not None and apex < onset:
         raise cli.UserError(f"--apex_frame {apex_frame} comes before the onset frame")
@@ -336,13 +461,28 @@ def user_clip(
         kind: str(source),
         "onset": f"{source} frame {onset_no}",
         "apex": f"{source} frame {apex_no}",
-        "frames_read": len(images),
+        "frames_read": len(images) if tracked is None else tracked.frames_read,
         "onset_frame": onset_no,
         "onset_chosen": onset_chosen,
         "apex_frame": apex_no,
         "apex_chosen": apex_chosen,
         "face_alignment": alignment,
     }
+    if is_video:
+        # Which frames the clip is, and why it ends where it does.
+        extra["frames_used"] = [onset_no, numbers[-1]]
+        if tracked is None:
+            extra["cut"] = None
+            extra["face_track"] = "not tracked (--noface_align): every frame used"
+        else:
+            extra["cut"] = cut
+            extra["face_track"] = {
+                **tracked.track.describe(tracked.fps), "fps": tracked.fps,
+                "fps_from": tracked.fps_note,
+            }  # fmt: skip
+            if cut:
+                warn(f"{source}: frames {onset_no}..{numbers[-1]} used: the face track ends "
+                     f"there ({cut})")  # fmt: skip
     warn(f"{source}: onset frame {onset_no} ({onset_chosen}), apex frame {apex_no} ({apex_chosen})")
     name = pair_id or (source.stem if is_video else source.name)
     return Pair(name, clip[0], clip[apex - onset], extra)
