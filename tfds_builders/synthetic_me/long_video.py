@@ -664,7 +664,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def body(fv: flags.FlagValues, positional: list[str]) -> int:
         cli.no_positional(positional)
         micro = max(1, round(fv.seconds / 10)) if fv.micro is None else fv.micro
-        macro = max(1, round(fv.seconds / 20)) if fv.macro is None else fv.macro
+        macro = round(fv.seconds / 20) if fv.macro is None else fv.macro
         try:
             video = make_video(
                 fv.seed, seconds=fv.seconds, fps=fv.fps, width=fv.width, height=fv.height,
